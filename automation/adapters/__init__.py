@@ -1,0 +1,1 @@
+"""Adapters: sheet backends (local workbook, Google Sheets) and mail transports (outbox, SMTP)."""

@@ -1,0 +1,261 @@
+"""The local workbook backend: an `.xlsx` file read and written with openpyxl.
+
+The file is replaced whole on every write (written aside, flushed, then renamed over the
+original), so a crash or kill mid-write leaves either the old or the new workbook, never a
+damaged one (SPEC 6). Staff cells are never assigned; worker cells are written as text, never as
+formulas. A local workbook cannot enforce who edits which column (SPEC 2.2).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidation
+
+from ..domain.model import Snapshot, WritePlan
+from ..errors import SheetUnusableError, WorkbookLockedError
+from ..vocabulary import Vocabulary, normalize_text
+from .backend import Layout, TabNames
+
+
+def office_lock_files(path: Path) -> list[Path]:
+    """Lock files an office program keeps beside a workbook it has open."""
+    candidates = [
+        path.with_name(f".~lock.{path.name}#"),  # LibreOffice / WPS on Linux
+        path.with_name(f"~${path.name}"),  # Excel
+        path.with_name(f"~${path.name[2:]}"),  # Excel shortens long names by two characters
+    ]
+    return [candidate for candidate in candidates if candidate.exists()]
+
+
+def set_plain(cell, value: Any) -> None:
+    """Assign a value so text stays text: a string starting with '=' must not become a formula."""
+    cell.value = value
+    if isinstance(value, str) and cell.data_type == "f":
+        cell.data_type = "s"
+
+
+class WorkbookBackend:
+    def __init__(self, path: Path, center: str):
+        self.path = Path(path)
+        self.center = center
+        self._book = None
+        self._stamp = None
+
+    def describe(self) -> str:
+        return f"本地工作簿 {self.path}"
+
+    # --- reading -----------------------------------------------------------------------------
+    def _check_not_locked(self) -> None:
+        locks = office_lock_files(self.path)
+        if locks:
+            raise WorkbookLockedError(
+                f"服務中心「{self.center}」：工作簿 {self.path.name} 正被辦公軟件打開（{locks[0].name}）；"
+                f"請關閉後再運行，本次未寫入任何內容"
+            )
+
+    def _file_stamp(self):
+        stat = self.path.stat()
+        return (stat.st_mtime_ns, stat.st_size)
+
+    def _load(self):
+        self._check_not_locked()
+        if not self.path.exists():
+            raise SheetUnusableError(
+                f"服務中心「{self.center}」：找不到工作簿 {self.path}；請檢查 path 設定，或運行 init 建立"
+            )
+        try:
+            self._stamp = self._file_stamp()
+            self._book = openpyxl.load_workbook(self.path)
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as error:
+            raise SheetUnusableError(
+                f"服務中心「{self.center}」：無法讀取工作簿 {self.path}（{type(error).__name__}）；"
+                f"請確認它是有效的 .xlsx 檔案"
+            ) from None
+        return self._book
+
+    def read(self, names: TabNames) -> Snapshot:
+        book = self._load()
+        main = next((title for title in names.main if title in book.sheetnames), None)
+        if main is None:
+            raise SheetUnusableError(
+                f"服務中心「{self.center}」：工作簿 {self.path.name} 沒有分頁「{names.main[0]}」；"
+                f"請將記錄分頁命名為「{names.main[0]}」，本次未寫入任何內容"
+            )
+        values = [list(row) for row in book[main].iter_rows(values_only=True)]
+        header = values[0] if values else []
+        width = max((len(r) for r in values), default=0)
+        rows = [row + [None] * (width - len(row)) for row in values[1:]]
+        while rows and all(v is None for v in rows[-1]):
+            rows.pop()
+        tabs = {}
+        for title in names.summaries:
+            if title in book.sheetnames:
+                tabs[title] = [list(row) for row in book[title].iter_rows(values_only=True)]
+        log_rows = []
+        if names.log in book.sheetnames:
+            log_rows = [list(row) for row in book[names.log].iter_rows(min_row=2, values_only=True)]
+        return Snapshot(main_tab=main, header=list(header), rows=rows, tabs=tabs, log_rows=log_rows)
+
+    # --- writing -----------------------------------------------------------------------------
+    def write(self, plan: WritePlan) -> None:
+        book = self._book
+        if book is None:
+            raise RuntimeError("read() must come before write()")
+        sheet = book[plan.main_tab]
+        bold = Font(bold=True)
+        for column, header in plan.new_headers:
+            cell = sheet.cell(row=1, column=column)
+            set_plain(cell, header)
+            cell.font = bold
+        for write in plan.cells:
+            set_plain(sheet.cell(row=write.row, column=write.column), write.value)
+        for title, content in plan.tabs.items():
+            _replace_tab(book, title, content)
+        if plan.log_rows:
+            _append_rows(book, plan.log_tab, plan.log_header, plan.log_rows)
+        self._save(book)
+
+    def append_log(self, title: str, header: list[str], rows: list[list[Any]]) -> None:
+        if not rows:
+            return
+        _append_rows(self._book, title, header, rows)
+        self._save(self._book)
+
+    def _save(self, book) -> None:
+        # Another program changed the file since we read it: ours would overwrite its change.
+        self._check_not_locked()
+        if self.path.exists() and self._stamp is not None and self._file_stamp() != self._stamp:
+            raise WorkbookLockedError(
+                f"服務中心「{self.center}」：工作簿 {self.path.name} 在本次運行期間被修改；"
+                f"本次未寫入，下次運行會重新讀取"
+            )
+        atomic_save(book, self.path)
+        self._stamp = self._file_stamp()
+
+    # --- init --------------------------------------------------------------------------------
+    def initialize(self, layout: Layout) -> list[str]:
+        changes = []
+        if self.path.exists():
+            book = self._load()
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            book = openpyxl.Workbook()
+            book.active.title = layout.main_title
+            self._stamp = None
+            changes.append(f"建立工作簿 {self.path}")
+        main = next((t for t in layout.main_titles if t in book.sheetnames), None)
+        if main is None:
+            sheet = book.create_sheet(layout.main_title, 0)
+            main = layout.main_title
+            changes.append(f"新增分頁「{main}」")
+        sheet = book[main]
+        existing = [normalize_text(c.value) for c in sheet[1]] if sheet.max_row >= 1 else []
+        while existing and not existing[-1]:
+            existing.pop()
+        positions = Vocabulary().match_headers(existing)
+        bold = Font(bold=True)
+        column = len(existing)
+        for key, header in zip(layout.header_keys, layout.headers):
+            if key in positions:
+                continue
+            column += 1
+            positions[key] = column - 1
+            cell = sheet.cell(row=1, column=column)
+            set_plain(cell, header)
+            cell.font = bold
+            sheet.column_dimensions[get_column_letter(column)].width = max(10, 2.2 * len(header) + 2)
+            changes.append(f"分頁「{main}」新增表頭「{header}」")
+        if sheet.freeze_panes != "A2":
+            sheet.freeze_panes = "A2"
+            changes.append("凍結表頭行")
+        known = {(dv.formula1, str(dv.sqref)) for dv in sheet.data_validations.dataValidation}
+        for key, options in layout.choices.items():
+            letter = get_column_letter(positions[key] + 1)
+            formula = '"' + ",".join(options) + '"'
+            sqref = f"{letter}2:{letter}100000"
+            if (formula, sqref) not in known:
+                validation = DataValidation(type="list", formula1=formula, allow_blank=True,
+                                            showErrorMessage=False)
+                validation.add(sqref)
+                sheet.add_data_validation(validation)
+                changes.append(f"「{layout.headers[layout.header_keys.index(key)]}」加上下拉選項")
+        for title, header in layout.tabs.items():
+            if title not in book.sheetnames:
+                tab = book.create_sheet(title)
+                for position, text in enumerate(header, start=1):
+                    set_plain(tab.cell(row=1, column=position), text)
+                    tab.cell(row=1, column=position).font = bold
+                changes.append(f"新增分頁「{title}」")
+        if changes:
+            atomic_save(book, self.path)
+            self._stamp = self._file_stamp()
+        self._book = book
+        return changes
+
+
+def _replace_tab(book, title: str, content: list[list[Any]]) -> None:
+    """Rewrite a generated tab whole, in place (its position among the tabs is kept)."""
+    if title in book.sheetnames:
+        index = book.sheetnames.index(title)
+        book.remove(book[title])
+        sheet = book.create_sheet(title, index)
+    else:
+        sheet = book.create_sheet(title)
+    bold = Font(bold=True)
+    for row_number, row in enumerate(content, start=1):
+        for column, value in enumerate(row, start=1):
+            if value == "" or value is None:
+                continue
+            set_plain(sheet.cell(row=row_number, column=column), value)
+    for column in range(1, len(content[0]) + 1 if content else 1):
+        sheet.cell(row=1, column=column).font = bold
+        sheet.column_dimensions[get_column_letter(column)].width = 14
+    sheet.freeze_panes = "A2"
+
+
+def _append_rows(book, title: str, header: list[str], rows: list[list[Any]]) -> None:
+    if title not in book.sheetnames:
+        sheet = book.create_sheet(title)
+        for column, text in enumerate(header, start=1):
+            set_plain(sheet.cell(row=1, column=column), text)
+            sheet.cell(row=1, column=column).font = Font(bold=True)
+        sheet.freeze_panes = "A2"
+    sheet = book[title]
+    start = sheet.max_row + 1 if sheet.max_row > 1 or sheet.cell(1, 1).value is not None else 1
+    for offset, row in enumerate(rows):
+        for column, value in enumerate(row, start=1):
+            set_plain(sheet.cell(row=start + offset, column=column), value)
+
+
+def atomic_save(book, path: Path) -> None:
+    """Write beside the target, flush to disk, then rename over it (atomic on POSIX and NTFS)."""
+    path = Path(path)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".writing", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as temp:
+            book.save(temp)
+            temp.flush()
+            os.fsync(temp.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        try:
+            os.unlink(temp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    try:
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    except OSError:  # some file systems refuse fsync on directories; the rename stands
+        pass

@@ -1,0 +1,112 @@
+"""Reading the dates staff type (SPEC 2.1) and counting days between them (SPEC 3).
+
+Dates travel through the core as day ordinals (`datetime.date.toordinal()`) in int64 numpy
+arrays, with `NO_DATE` where a cell is blank or unreadable, so the ladder is computed for the
+whole sheet at once instead of row by row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+NO_DATE = -1
+_EXCEL_EPOCH = dt.date(1899, 12, 30).toordinal()
+_MAX_SERIAL = 2958465  # 9999-12-31
+_TEXT_DATE = re.compile(
+    r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
+    r"(?:\s*[T\s]\s*(\d{1,2})\s*[:：]\s*(\d{2})(?:\s*[:：]\s*(\d{2}))?)?$"
+)
+_SERIAL_TEXT = re.compile(r"^\d{4,7}(?:\.\d+)?$")
+
+
+@dataclass(frozen=True)
+class ParsedDates:
+    """A column of date cells, read. `ordinal[i]` is NO_DATE unless `readable[i]`."""
+
+    ordinal: np.ndarray  # int64
+    blank: np.ndarray  # bool: the cell is empty
+    readable: np.ndarray  # bool: the cell holds a date we understood
+
+    @property
+    def unreadable(self) -> np.ndarray:
+        return ~self.blank & ~self.readable
+
+
+def parse_date_cell(value: object) -> int | None:
+    """The day ordinal a cell means, or None when it is not a date. Blank is the caller's business."""
+    if isinstance(value, dt.datetime):
+        return value.date().toordinal()
+    if isinstance(value, dt.date):
+        return value.toordinal()
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return _from_serial(float(value))
+    if isinstance(value, str):
+        text = value.strip()
+        match = _TEXT_DATE.match(text)
+        if match:
+            year, month, day, hour, minute, second = match.groups()
+            try:
+                if hour is not None:
+                    dt.time(int(hour), int(minute), int(second or 0))
+                return dt.date(int(year), int(month), int(day)).toordinal()
+            except ValueError:
+                return None
+        if _SERIAL_TEXT.match(text):
+            return _from_serial(float(text))
+    return None
+
+
+def _from_serial(serial: float) -> int | None:
+    if not (1 <= serial <= _MAX_SERIAL) or serial != serial:
+        return None
+    return _EXCEL_EPOCH + int(serial)
+
+
+def is_blank(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and value != value:
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def parse_dates(values: pd.Series) -> ParsedDates:
+    """Read a whole column; each distinct cell value is parsed once."""
+    cache: dict[object, int | None] = {}
+    ordinals = np.full(len(values), NO_DATE, dtype=np.int64)
+    blank = np.zeros(len(values), dtype=bool)
+    readable = np.zeros(len(values), dtype=bool)
+    for position, value in enumerate(values.tolist()):
+        if is_blank(value):
+            blank[position] = True
+            continue
+        try:
+            parsed = cache[value]
+        except KeyError:
+            parsed = cache[value] = parse_date_cell(value)
+        except TypeError:  # unhashable cell value: parse without the cache
+            parsed = parse_date_cell(value)
+        if parsed is not None:
+            ordinals[position] = parsed
+            readable[position] = True
+    return ParsedDates(ordinals, blank, readable)
+
+
+def iso(ordinal: int) -> str:
+    return dt.date.fromordinal(int(ordinal)).isoformat() if ordinal != NO_DATE else ""
+
+
+def iso_week(ordinal: int) -> str:
+    year, week, _ = dt.date.fromordinal(int(ordinal)).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def monday_of(ordinal: int) -> int:
+    return int(ordinal) - dt.date.fromordinal(int(ordinal)).weekday()

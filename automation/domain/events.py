@@ -1,0 +1,96 @@
+"""The event log (運行日誌, SPEC 4.1): what changed between runs, and what it remembers.
+
+The log is the worker's memory besides the worker columns: ids issued (one event per run, with
+the ranges issued, so a deleted row's id is never issued again) and messages sent.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pandas as pd
+
+from ..vocabulary import Vocabulary
+from .dates import iso
+from .rules import OPEN_LEVEL_OF_STATUS, issued_sequences
+
+_RANGE = re.compile(r"R(\d{8})-(\d{3,})(?:～(\d{3,}))?")
+MAX_RANGES_IN_DETAIL = 400  # a first run over years of history: the recent ranges are what matter
+ESCALATION_EVENT = {1: "escalated_supervisor", 2: "escalated_manager"}
+
+
+def status_events(evaluation: pd.DataFrame, vocabulary: Vocabulary) -> list[tuple[str, str, str]]:
+    """(event key, record id, detail) for every change since the previous run wrote its status.
+
+    At a row's first sight, only an open row already past the receptionist window logs its
+    escalation; closed history logs nothing (SPEC 4.1)."""
+    due_header = vocabulary.header("due_date")
+    completed_header = vocabulary.header("completed_at")
+    events = []
+    for record in evaluation.itertuples():
+        before, now = record.previous_status, record.status_key
+        if before == now:
+            continue
+        previous_level = OPEN_LEVEL_OF_STATUS.get(before, 0)
+        if now in OPEN_LEVEL_OF_STATUS:
+            if before in ("completed", "unresolvable"):
+                events.append(("reopened", record.record_id, record.status))
+            elif OPEN_LEVEL_OF_STATUS[now] > previous_level:
+                detail = f"{record.owner}；{due_header} {record.due_date}" if record.due_date else record.owner
+                events.append((ESCALATION_EVENT[OPEN_LEVEL_OF_STATUS[now]], record.record_id, detail))
+        elif now == "completed" and before and before not in ("completed", "unresolvable"):
+            events.append(("closed_completed", record.record_id, f"{record.owner}；{completed_header} {iso(record.completed)}"))
+        elif now == "unresolvable" and before and before not in ("completed", "unresolvable"):
+            events.append(("closed_unresolvable", record.record_id, record.owner))
+    return events
+
+
+def describe_new_ids(record_ids: list[str]) -> str:
+    """'3 個：R20261127-001～002；R20261126-004' — ranges per date, newest dates first."""
+    by_day: dict[str, list[int]] = {}
+    for record_id in record_ids:
+        match = _RANGE.match(record_id)
+        by_day.setdefault(match.group(1), []).append(int(match.group(2)))
+    ranges = []
+    for day in sorted(by_day, reverse=True):
+        seqs = sorted(by_day[day])
+        start = previous = seqs[0]
+        for seq in seqs[1:] + [None]:
+            if seq is not None and seq == previous + 1:
+                previous = seq
+                continue
+            ranges.append(f"R{day}-{start:03d}" + (f"～{previous:03d}" if previous != start else ""))
+            if seq is not None:
+                start = previous = seq
+    shown = ranges[:MAX_RANGES_IN_DETAIL]
+    more = "…" if len(ranges) > len(shown) else ""
+    return f"{len(record_ids)} 個：" + "；".join(shown) + more
+
+
+def issued_from_log(log_rows: list[list[Any]]) -> dict[str, int]:
+    """The highest sequence per date the log shows was ever issued (ids column and id ranges)."""
+    highest: dict[str, int] = {}
+    for row in log_rows:
+        for cell in row[2:4]:
+            for day, first, last in _RANGE.findall(str(cell or "")):
+                seq = int(last or first)
+                if seq > highest.get(day, 0):
+                    highest[day] = seq
+    return highest
+
+
+def log_row(now_text: str, vocabulary: Vocabulary, event: str, record_id: str = "", detail: str = "") -> list[str]:
+    return [now_text, vocabulary.label("events", event), record_id, detail]
+
+
+def cycle_log_rows(evaluation: pd.DataFrame, now_text: str, vocabulary: Vocabulary) -> list[list[str]]:
+    rows = [log_row(now_text, vocabulary, event, record_id, detail)
+            for event, record_id, detail in status_events(evaluation, vocabulary)]
+    new_ids = evaluation.loc[evaluation["id_is_new"], "record_id"].tolist()
+    if new_ids:
+        rows.insert(0, log_row(now_text, vocabulary, "ids_assigned", "", describe_new_ids(new_ids)))
+    return rows
+
+
+__all__ = ["cycle_log_rows", "issued_from_log", "issued_sequences", "log_row", "status_events"]

@@ -1,0 +1,82 @@
+"""Plain data passed between the core and the adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class InlineImage:
+    """An image shown inside the HTML part, referenced there as `cid:<cid>`."""
+
+    cid: str
+    data: bytes
+    subtype: str = "png"
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One message to one recipient, fully composed, transport-neutral.
+
+    `message_id` is derived from center, kind, period and recipient, so a repeat is recognisable
+    (SPEC 4.2). `kind` is one of: supervisor_digest, manager_digest, weekly_review, emergency,
+    complaint.
+    """
+
+    kind: str
+    period: str
+    center: str
+    recipient_role: str  # "supervisor" | "manager"
+    to_name: str
+    to_email: str
+    subject: str
+    text: str
+    html: str
+    message_id: str
+    record_ids: tuple[str, ...] = ()
+    images: tuple[InlineImage, ...] = ()
+
+
+@dataclass(frozen=True)
+class CellWrite:
+    """A worker cell to write. `row` is the 1-based sheet row number at read time; `record_id`
+    is the id the row carries after this cycle and `anchor` what identified the row at read time
+    (its old id, or a fingerprint of its staff cells for a row that had none), so a backend that
+    can see live edits may place the write by identity rather than position."""
+
+    row: int
+    column: int  # 1-based sheet column
+    value: Any
+    record_id: str
+    anchor: str
+
+
+@dataclass
+class WritePlan:
+    """Everything one cycle writes to one sheet, applied as one unit."""
+
+    main_tab: str
+    new_headers: list[tuple[int, str]] = field(default_factory=list)  # (1-based column, header)
+    cells: list[CellWrite] = field(default_factory=list)
+    tabs: dict[str, list[list[Any]]] = field(default_factory=dict)  # full content of changed tabs
+    log_tab: str = ""
+    log_header: list[str] = field(default_factory=list)
+    log_rows: list[list[Any]] = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return not (self.new_headers or self.cells or self.tabs or self.log_rows)
+
+
+@dataclass
+class Snapshot:
+    """What a backend read of one spreadsheet: the main tab and the worker's own tabs.
+
+    Cell values are raw: str, int, float, bool, datetime/date (local workbook) or serial
+    numbers (Google), None for empty. `rows` start at sheet row 2."""
+
+    main_tab: str
+    header: list[Any]
+    rows: list[list[Any]]
+    tabs: dict[str, list[list[Any]]]  # generated tab title → its values, header included
+    log_rows: list[list[Any]]  # event log rows after its header

@@ -1,0 +1,45 @@
+"""From a tab's raw cells to the DataFrame the rules read (SPEC 2: columns found by header)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ..errors import SheetUnusableError
+from ..vocabulary import Vocabulary
+
+
+@dataclass(frozen=True)
+class MainTable:
+    frame: pd.DataFrame  # one column per key (None where the sheet lacks it), index = sheet row
+    positions: dict[str, int]  # key → 0-based column position on the sheet
+    width: int  # number of header cells (the right end worker columns are added after)
+
+
+def build_main_table(header: list[object], rows: list[list[object]], vocabulary: Vocabulary,
+                     center: str, tab: str) -> MainTable:
+    """Map headers to keys and check the structure; a problem here stops the center (exit 3)."""
+    positions = vocabulary.match_headers(header)
+    missing = [c for c in vocabulary.columns if c.required and c.key not in positions]
+    if missing:
+        names = "、".join(f"「{c.headers[vocabulary.language]}」" for c in missing)
+        raise SheetUnusableError(
+            f"服務中心「{center}」：分頁「{tab}」第 1 行缺少必需的表頭 {names}；"
+            f"請在第 1 行加上該表頭（繁體或簡體均可），本次未寫入任何內容"
+        )
+    if "owner_name" not in positions and "phone" not in positions:
+        raise SheetUnusableError(
+            f"服務中心「{center}」：分頁「{tab}」第 1 行需要「{vocabulary.header('owner_name')}」或"
+            f"「{vocabulary.header('phone')}」至少一個表頭；本次未寫入任何內容"
+        )
+    width = len(header)
+    data = {}
+    for column in vocabulary.columns:
+        position = positions.get(column.key)
+        if position is None:
+            data[column.key] = [None] * len(rows)
+        else:
+            data[column.key] = [row[position] if position < len(row) else None for row in rows]
+    frame = pd.DataFrame(data, index=pd.RangeIndex(2, 2 + len(rows)), dtype=object)
+    return MainTable(frame, positions, width)

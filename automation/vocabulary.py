@@ -1,0 +1,156 @@
+"""The words of the sheet, read from `sheet_templates/` (tab names, headers, statuses, notes).
+
+One `Vocabulary` per language. Writing uses the configured language; reading accepts either
+spelling, plus the aliases the templates list, after trimming spaces (SPEC 2).
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "sheet_templates"
+LANGUAGES = ("zh-Hant", "zh-Hans")
+
+
+def _load(name: str) -> dict:
+    with open(TEMPLATES_DIR / name, "rb") as handle:
+        return tomllib.load(handle)
+
+
+def normalize_text(value: object) -> str:
+    """Cell text as compared: str, surrounding spaces (ASCII and full-width) trimmed."""
+    if value is None:
+        return ""
+    return str(value).strip()
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    headers: dict[str, str]
+    aliases: tuple[str, ...]
+    required: bool
+    worker: bool
+    kind: str
+    access: str
+
+
+@functools.lru_cache(maxsize=None)
+def _templates() -> tuple[dict, dict, dict]:
+    return _load("main_tab.toml"), _load("generated_tabs.toml"), _load("vocabulary.toml")
+
+
+class Vocabulary:
+    def __init__(self, language: str = "zh-Hant"):
+        if language not in LANGUAGES:
+            raise ValueError(language)
+        self.language = language
+        main, generated, words = _templates()
+        self._main = main
+        self._words = words
+        self.columns: tuple[Column, ...] = tuple(
+            Column(
+                key=c["key"],
+                headers={lang: c[lang] for lang in LANGUAGES},
+                aliases=tuple(c.get("aliases", ())),
+                required=bool(c.get("required", False)),
+                worker=bool(c.get("worker", False)),
+                kind=c.get("kind", "text"),
+                access=c.get("access", ""),
+            )
+            for c in main["columns"]
+        )
+        self._tabs = {t["key"]: t for t in generated["tabs"]}
+        self._layouts = generated["layouts"]
+        self._readers: dict[str, dict[str, str]] = {}
+        for group, entries in words.items():
+            reader: dict[str, str] = {}
+            for key, spellings in entries.items():
+                for lang in LANGUAGES:
+                    reader.setdefault(spellings[lang], key)
+                for alias in spellings.get("aliases", ()):
+                    reader.setdefault(alias, key)
+            self._readers[group] = reader
+
+    # --- columns of the main tab -------------------------------------------------------------
+    @property
+    def main_tab_title(self) -> str:
+        return self._main["tab"][self.language]
+
+    @property
+    def main_tab_titles(self) -> tuple[str, ...]:
+        """Every accepted title of the main tab, the configured language first."""
+        other = [self._main["tab"][lang] for lang in LANGUAGES if lang != self.language]
+        return (self.main_tab_title, *other)
+
+    @property
+    def staff_columns(self) -> tuple[Column, ...]:
+        return tuple(c for c in self.columns if not c.worker)
+
+    @property
+    def worker_columns(self) -> tuple[Column, ...]:
+        return tuple(c for c in self.columns if c.worker)
+
+    def column(self, key: str) -> Column:
+        for column in self.columns:
+            if column.key == key:
+                return column
+        raise KeyError(key)
+
+    def header(self, key: str) -> str:
+        return self.column(key).headers[self.language]
+
+    @functools.cached_property
+    def _header_reader(self) -> dict[str, str]:
+        reader: dict[str, str] = {}
+        for column in self.columns:
+            for spelling in (*column.headers.values(), *column.aliases):
+                reader.setdefault(spelling, column.key)
+        return reader
+
+    def match_headers(self, header_row: list[object]) -> dict[str, int]:
+        """Column key → 0-based position, for the headers this row holds.
+
+        The first cell of a spelling wins; later duplicates are ignored (staff's own column)."""
+        found: dict[str, int] = {}
+        for position, cell in enumerate(header_row):
+            key = self._header_reader.get(normalize_text(cell))
+            if key is not None and key not in found:
+                found[key] = position
+        return found
+
+    # --- generated tabs ----------------------------------------------------------------------
+    def tab_title(self, key: str) -> str:
+        return self._tabs[key][self.language]
+
+    def tab_titles(self, key: str) -> tuple[str, ...]:
+        own = self.tab_title(key)
+        return (own, *[self._tabs[key][lang] for lang in LANGUAGES if lang != self.language])
+
+    @property
+    def generated_tab_keys(self) -> tuple[str, ...]:
+        return tuple(self._tabs)
+
+    def layout(self, name: str) -> list[str]:
+        return list(self._layouts[name][self.language])
+
+    def tab_layout(self, tab_key: str) -> list[str]:
+        return self.layout(self._tabs[tab_key]["columns"])
+
+    # --- words in cells ----------------------------------------------------------------------
+    def label(self, group: str, key: str, **values: object) -> str:
+        text = self._words[group][key][self.language]
+        return text.format(**values) if values else text
+
+    def parse(self, group: str, text: object) -> str | None:
+        """The key of a cell's word in `group`, or None when the word is not one of the options."""
+        return self._readers[group].get(normalize_text(text))
+
+    def keys(self, group: str) -> tuple[str, ...]:
+        return tuple(self._words[group])
+
+    def labels(self, group: str) -> list[str]:
+        return [self.label(group, key) for key in self._words[group]]
