@@ -33,26 +33,37 @@ class WorkingDays:
 
     basis = "workday"
 
-    def __init__(self, first: int, last: int):
+    def __init__(self, first: int, last: int, today: int | None = None):
         import chinese_calendar  # imported here: only the workday basis needs it
 
         # A margin after `last` so due dates past today (up to the longest window) resolve.
         first_date = dt.date.fromordinal(first)
         last_date = dt.date.fromordinal(last) + dt.timedelta(days=60)
+        today_year = dt.date.fromordinal(today if today is not None else last).year
         self.first = dt.date(first_date.year, 1, 1).toordinal()
         self.last = dt.date(last_date.year, 12, 31).toordinal()
         flags = np.zeros(self.last - self.first + 1, dtype=np.int64)
+        self.estimated_years: list[int] = []
         for year in range(first_date.year, last_date.year + 1):
+            start = dt.date(year, 1, 1).toordinal()
+            days = [dt.date.fromordinal(o) for o in range(start, dt.date(year, 12, 31).toordinal() + 1)]
             try:
-                chinese_calendar.is_workday(dt.date(year, 1, 1))
+                chinese_calendar.is_workday(days[0])
             except NotImplementedError:
-                raise ConfigError(
-                    f"escalation.day_basis = \"workday\"：chinesecalendar 套件（{_version()}）沒有 {year} 年的"
-                    f"法定節假日安排。請升級套件（pip install -U chinesecalendar）後重試，"
-                    f"或暫時改用 day_basis = \"calendar\""
-                ) from None
-        for offset in range(len(flags)):
-            flags[offset] = chinese_calendar.is_workday(dt.date.fromordinal(self.first + offset))
+                if year == today_year:
+                    raise ConfigError(
+                        f"escalation.day_basis = \"workday\"：chinesecalendar 套件（{_version()}）沒有 {year} 年的"
+                        f"法定節假日安排。請升級套件（pip install -U chinesecalendar）後重試，"
+                        f"或暫時改用 day_basis = \"calendar\""
+                    ) from None
+                # A year other than today's that the package does not cover (a due date running
+                # into next year before its holidays are published, or ancient history): Monday
+                # to Friday stand in for it.
+                self.estimated_years.append(year)
+                workday = [d.weekday() < 5 for d in days]
+            else:
+                workday = [chinese_calendar.is_workday(d) for d in days]
+            flags[start - self.first:start - self.first + len(days)] = workday
         self.cumulative = np.cumsum(flags)
 
     def _count(self, ordinals) -> np.ndarray:
@@ -80,8 +91,8 @@ def _version() -> str:
         return "?"
 
 
-def day_counter(basis: str, first: int, last: int):
+def day_counter(basis: str, first: int, last: int, today: int | None = None):
     """The counter for `basis`, covering ordinals first..last (and a margin after)."""
     if basis == "workday":
-        return WorkingDays(first, last)
+        return WorkingDays(first, last, today)
     return CalendarDays()

@@ -14,6 +14,8 @@ def mask_phone(phone: str) -> str:
     digits = _NOT_DIGIT.sub("", phone or "")
     if not digits:
         return "****" if (phone or "").strip() else ""
+    if len(digits) == 13 and digits.startswith("86"):  # +86 country code before a mobile number
+        digits = digits[2:]
     if len(digits) >= 8:
         return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
     return "*" * max(len(digits) - 2, 2) + digits[-2:]

@@ -151,7 +151,7 @@ def evaluate(
     to_manager = np.fromiter((l.manager_after_days for l in ladders), dtype=np.int64, count=n)
 
     known = np.concatenate([D[received_ok], C[completed.readable], [today]])
-    counter = day_counter(escalation.day_basis, int(known.min()), int(max(known.max(), today)))
+    counter = day_counter(escalation.day_basis, int(known.min()), int(max(known.max(), today)), today)
     safe_D = np.where(received_ok, D, today)
     age = np.where(received_ok, counter.age(safe_D, today), -1)
 
