@@ -8,6 +8,7 @@ Pure: no I/O, no clock of its own.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
@@ -40,32 +41,41 @@ class People:
     manager: Person | None = None
 
 
-def blank_mask(values: pd.Series) -> np.ndarray:
-    return np.fromiter((is_blank(v) for v in values.tolist()), dtype=bool, count=len(values))
+def _cell_text(value: object) -> str:
+    if is_blank(value):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return normalize_text(value)
 
 
 def text_of(values: pd.Series) -> pd.Series:
-    """Cells as trimmed text ("" for blank); numbers that are whole print without ".0"."""
+    """Cells as trimmed text ("" for blank); numbers that are whole print without ".0".
 
-    def one(value: object) -> str:
-        if is_blank(value):
-            return ""
-        if isinstance(value, float) and value.is_integer():
-            return str(int(value))
-        return normalize_text(value)
+    Text cells repeat a lot (categories, departments, statuses): each distinct string is
+    trimmed once. Other values are not cached, since 1, 1.0 and True would share a key."""
+    cache: dict[str, str] = {}
+    out = []
+    append = out.append
+    for value in values.tolist():
+        if type(value) is str:
+            text = cache.get(value)
+            if text is None:
+                text = cache[value] = value.strip()
+            append(text)
+        elif value is None:
+            append("")
+        else:
+            append(_cell_text(value))
+    return pd.Series(out, index=values.index, dtype=object)
 
-    return pd.Series([one(v) for v in values.tolist()], index=values.index, dtype=object)
 
-
-def staff_rows(sheet: pd.DataFrame, vocabulary: Vocabulary) -> pd.Series:
+def staff_rows(texts: dict[str, pd.Series], vocabulary: Vocabulary, index: pd.Index) -> np.ndarray:
     """True for rows with at least one staff cell filled; other rows are ignored (SPEC 2.1)."""
-    keys = [c.key for c in vocabulary.staff_columns if c.key in sheet.columns]
-    if not keys:
-        return pd.Series(False, index=sheet.index)
-    filled = np.zeros(len(sheet), dtype=bool)
-    for key in keys:
-        filled |= ~blank_mask(sheet[key])
-    return pd.Series(filled, index=sheet.index)
+    filled = np.zeros(len(index), dtype=bool)
+    for column in vocabulary.staff_columns:
+        filled |= (texts[column.key] != "").to_numpy()
+    return filled
 
 
 def issued_sequences(record_ids) -> dict[str, int]:
@@ -85,10 +95,12 @@ def assign_record_ids(
 ) -> tuple[pd.Series, np.ndarray, np.ndarray]:
     """Keep each row's well-formed, first-seen id; give the others new ones (SPEC 2.2).
 
-    Returns (ids, is_new, was_duplicate). New ids continue after the highest sequence ever
-    issued for that date — on the sheet or recorded in the event log — so none is reused.
+    `existing` holds the id cells as text. Returns (ids, is_new, was_duplicate). New ids
+    continue after the highest sequence ever issued for that date — on the sheet or recorded in
+    the event log — so none is reused.
     """
-    current = text_of(existing).tolist()
+    current = existing.tolist()
+    day_names: dict[int, str] = {}
     highest = dict(already_issued)
     for day, seq in issued_sequences(current).items():
         highest[day] = max(seq, highest.get(day, 0))
@@ -102,7 +114,10 @@ def assign_record_ids(
             ids.append(record_id)
             continue
         duplicate[position] = record_id in seen
-        day = pd.Timestamp.fromordinal(int(id_dates[position])).strftime("%Y%m%d")
+        ordinal = int(id_dates[position])
+        day = day_names.get(ordinal)
+        if day is None:
+            day = day_names[ordinal] = dt.date.fromordinal(ordinal).strftime("%Y%m%d")
         highest[day] = highest.get(day, 0) + 1
         new_id = f"R{day}-{highest[day]:03d}"
         seen.add(new_id)
@@ -125,7 +140,10 @@ def evaluate(
     be written (record_id, owner, status, due_date, system_note) and facts for summaries and
     events (status_key, role, level_reached, received, completed, age, category, …).
     """
-    sheet = sheet.loc[staff_rows(sheet, vocabulary)]
+    all_texts = {key: text_of(sheet[key]) for key in sheet.columns}
+    keep = staff_rows(all_texts, vocabulary, sheet.index)
+    sheet = sheet.loc[keep]
+    texts = {key: series[keep] for key, series in all_texts.items()}
     n = len(sheet)
     received = parse_dates(sheet["received_at"])
     completed = parse_dates(sheet["completed_at"])
@@ -133,11 +151,6 @@ def evaluate(
     received_ok = received.readable & (D <= today)
     received_future = received.readable & (D > today)
 
-    texts = {key: text_of(sheet[key]) for key in (
-        "room", "matter", "owner_name", "phone", "department", "result", "unresolvable_reason",
-        "channel", "category", "satisfaction", "supervisor_review", "manager_review", "recorded_by",
-        "handling", "status", "system_note",
-    )}
     filled = {key: (series != "").to_numpy() for key, series in texts.items()}
 
     # Categories and their ladders (SPEC 3.1 and the per-category overrides).
@@ -206,7 +219,7 @@ def evaluate(
 
     # Record ids (SPEC 2.2): unreadable or future dates take today's date.
     id_dates = np.where(received_ok, D, today)
-    record_ids, id_is_new, id_duplicate = assign_record_ids(sheet["record_id"], id_dates, already_issued or {})
+    record_ids, id_is_new, id_duplicate = assign_record_ids(texts["record_id"], id_dates, already_issued or {})
 
     # What the previous run wrote, read back: the state events are computed against.
     previous_status = texts["status"].map(lambda t: vocabulary.parse("statuses", t) or "")
@@ -284,8 +297,8 @@ def _notes(*, vocabulary, n, sheet, received: ParsedDates, completed: ParsedDate
             else:
                 parts[position].append(vocabulary.label("notes", key, value=values.iloc[position]))
 
-    received_text = text_of(sheet["received_at"])
-    completed_text = text_of(sheet["completed_at"])
+    received_text = texts["received_at"]
+    completed_text = texts["completed_at"]
     add(received.blank, "received_missing")
     add(received.unreadable, "received_unreadable", received_text)
     add(received_future, "received_future")
