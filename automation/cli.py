@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import logging
+import os
 import sys
 from pathlib import Path
 
-from . import service, wiring
+from . import logs, service, wiring
 from .config import Config, load_config
+from .cycle import CycleRunner, Shard, center_lease
 from .errors import AutomationError, ConfigError
 
 EXIT_OK = 0
@@ -38,6 +42,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="每 interval_minutes 分鐘運行一次，直到停止")
     serve.add_argument("--config", required=True)
+    # Tests only: a clock starting at this ISO time that jumps forward instead of sleeping.
+    serve.add_argument("--fake-clock", help=argparse.SUPPRESS)
+
+    status = commands.add_parser("status", help="各服務中心的運行狀況；有異常時退出碼非 0（可作健康檢查）")
+    status.add_argument("--config", required=True)
+    status.add_argument("--now", help="以此時間代替當前時間（ISO 格式）")
+    status.add_argument("--no-sheets", action="store_true",
+                        help="只看本機記錄的運行狀況，不讀試算表（不耗 Google API 配額，適合頻繁的健康檢查）")
+
+    for command in (run, serve, status):
+        command.add_argument("--shard", metavar="I/N",
+                             help="多台機器分擔服務中心：本機處理第 I 份（共 N 份，按名稱哈希穩定分配）")
+        command.add_argument("--log-format", choices=logs.LOG_FORMATS, default="text",
+                             help="日誌格式：text（默認）或 json（每行一個 JSON，供日誌收集系統）")
     return parser
 
 
@@ -53,31 +71,58 @@ def parse_now(text: str | None, config: Config) -> dt.datetime:
     return moment
 
 
-def run_once(config: Config, now: dt.datetime, dry_run: bool, out=sys.stdout, err=sys.stderr) -> int:
-    """One cycle over every center; the worst exit code wins, after every center ran."""
+# out/err default to the sys streams as they are at call time (not at import time), so a caller
+# that redirects them (an embedding program, a test) sees the output.
+def run_once(config: Config, now: dt.datetime, dry_run: bool, out=None, err=None, *, shard=None) -> int:
+    """One cycle over every center (of `shard`); the worst exit code wins, after every center ran.
+
+    Centers are handled concurrently (`[schedule] workers`, see automation/cycle.py), each under
+    its sheet's lease; their lines are printed in config order. On a terminal, with several
+    centers, a progress line on stderr shows how far the cycle got."""
+    out, err = out or sys.stdout, err or sys.stderr
+    runner = CycleRunner(config, command="run", shard=shard)
+    progress = logs.ProgressLine(err) if logs.wants_progress(err, len(runner.centers())) else None
     worst = EXIT_OK
-    transport = None
-    for center in config.centers:
-        try:
-            if transport is None and not dry_run:
-                transport = wiring.transport_for(config)
-            backend = wiring.backend_for(center, config)
-            result = service.run_center(center, config, now, backend, transport, dry_run=dry_run)
-        except AutomationError as error:
-            print(f"錯誤：{error}", file=err)
-            worst = max(worst, error.exit_code)
-            continue
-        except Exception as error:  # a bug must not stop the other centers
-            print(f"錯誤：服務中心「{center.name}」運行失敗（內部錯誤 {type(error).__name__}）", file=err)
-            worst = max(worst, 1)
-            continue
-        print(summary_line(result, dry_run), file=out)
-        for line in result.dry_run_lines:
-            print(f"  {line}", file=out)
-        if result.exit_code:
-            print(f"錯誤：服務中心「{center.name}」：{result.error}", file=err)
-            worst = max(worst, result.exit_code)
+
+    def show(outcome) -> None:
+        nonlocal worst
+        with progress.lock if progress else contextlib.nullcontext():
+            if progress:
+                progress.clear()
+            worst = max(worst, print_outcome(outcome, dry_run, out, err))
+            if progress:
+                out.flush()
+                progress.redraw()
+
+    def advance(done: int, total: int, outcome) -> None:
+        progress.show(f"[{done}/{total}] {outcome.center.name}")
+
+    logs.attach_progress(progress)
+    try:
+        runner.run_cycle(now, dry_run=dry_run, on_outcome=show, on_progress=advance if progress else None)
+    finally:
+        runner.close()
+        logs.attach_progress(None)
+        if progress:
+            progress.finish()
     return worst
+
+
+def print_outcome(outcome, dry_run: bool, out, err) -> int:
+    """A center's summary line (stdout) or error (stderr), as `run` has always printed them."""
+    result = outcome.result
+    if result is None:
+        if outcome.not_started:
+            return EXIT_OK
+        print(f"錯誤：{outcome.error}", file=err)
+        return outcome.exit_code
+    print(summary_line(result, dry_run), file=out)
+    for line in result.dry_run_lines:
+        print(f"  {line}", file=out)
+    if result.exit_code:
+        print(f"錯誤：服務中心「{outcome.center.name}」：{result.error}", file=err)
+        return result.exit_code
+    return EXIT_OK
 
 
 def summary_line(result: service.CenterResult, dry_run: bool) -> str:
@@ -95,12 +140,15 @@ def summary_line(result: service.CenterResult, dry_run: bool) -> str:
     return f"{result.center}：" + "，".join(parts) + f"（{result.seconds:.1f} 秒）"
 
 
-def init_all(config: Config, out=sys.stdout, err=sys.stderr) -> int:
+def init_all(config: Config, out=None, err=None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
     worst = EXIT_OK
     for center in config.centers:
         try:
             backend = wiring.backend_for(center, config)
-            changes = backend.initialize(service.layout_for(config, center))
+            # init writes too: not while serve (or another worker) holds the sheet.
+            with center_lease(center, backend, config, command="init"):
+                changes = backend.initialize(service.layout_for(config, center))
         except AutomationError as error:
             print(f"錯誤：{error}", file=err)
             worst = max(worst, error.exit_code)
@@ -114,24 +162,66 @@ def init_all(config: Config, out=sys.stdout, err=sys.stderr) -> int:
     return worst
 
 
+class _Discard:
+    """Where `run --log-format json` sends its plain error lines: the JSON records carry them."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def setup_command_logging(command: str, log_format: str) -> None:
+    """serve: every record, timestamped (journald/log files). run, init, status in text: only
+    warnings and errors on stderr (their results are printed); in json: every record."""
+    if log_format == "json":
+        logs.setup_logging("json", level=logging.INFO)
+    elif command == "serve":
+        logs.setup_logging("text", level=logging.INFO)
+    else:
+        # `run` prints each center's line and error itself, and the rows' problems are in the
+        # sheet's 系統提示; the console adds only what is said nowhere else (other warnings).
+        logs.setup_logging("text", level=logging.WARNING, with_time=False,
+                           exclude_events=("center_cycle", "cycle_done", "center_held", "row_note"))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    log_format = getattr(args, "log_format", "text")
     try:
         if args.command == "demo":
             from .demo import run_demo
 
             return run_demo(Path(args.dir))
+        setup_command_logging(args.command, log_format)
         config = load_config(args.config)
+        if config.mail.password_env:
+            logs.register_secret(os.environ.get(config.mail.password_env))
+        shard = Shard.parse(args.shard) if getattr(args, "shard", None) else None
         if args.command == "init":
             return init_all(config)
         if args.command == "run":
-            return run_once(config, parse_now(args.now, config), args.dry_run)
+            err = _Discard() if log_format == "json" else None
+            return run_once(config, parse_now(args.now, config), args.dry_run, err=err, shard=shard)
         if args.command == "serve":
             from .serve import serve
 
-            return serve(config)
+            fake_start = parse_now(args.fake_clock, config) if args.fake_clock else None
+            return serve(config, shard=shard, fake_clock_start=fake_start)
+        if args.command == "status":
+            from .status import status_report
+
+            return status_report(config, parse_now(args.now, config), shard=shard, read_sheets=not args.no_sheets)
     except AutomationError as error:
-        print(f"錯誤：{error}", file=sys.stderr)
+        if log_format == "json":
+            logs.event_record(logging.getLogger("automation.cli"), logging.ERROR, "command_failed", str(error),
+                              exit_code=error.exit_code)
+        else:
+            print(f"錯誤：{error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         return 130

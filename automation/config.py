@@ -41,6 +41,8 @@ class ScheduleConfig:
     daily_digest_at: dt.time = dt.time(8, 30)
     weekly_review_day: int = 0  # Monday
     weekly_review_at: dt.time = dt.time(9, 0)
+    workers: int = 4  # centers handled at the same time (issue 5: serve / run over many centers)
+    google_requests_per_minute: int = 60  # per service-account key file, shared by its centers
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ class Config:
     schedule: ScheduleConfig
     mail: MailConfig
     centers: tuple[CenterConfig, ...]
+    # Monitoring cache for `status` (automation/monitor_state.py); None: "state" beside the config.
+    state_dir: Path | None = None
 
     @property
     def vocabulary(self) -> Vocabulary:
@@ -215,6 +219,8 @@ def parse_config(raw: dict, source: Path) -> Config:
         daily_digest_at=schedule_section.clock_time("daily_digest_at", dt.time(8, 30)),
         weekly_review_day=WEEKDAYS.index(schedule_section.choice("weekly_review_day", WEEKDAYS, "monday")),
         weekly_review_at=schedule_section.clock_time("weekly_review_at", dt.time(9, 0)),
+        workers=schedule_section.positive_int("workers", 4),
+        google_requests_per_minute=schedule_section.positive_int("google_requests_per_minute", 60),
     )
     schedule_section.finish()
 
@@ -279,6 +285,7 @@ def parse_config(raw: dict, source: Path) -> Config:
                 api_endpoint=api_endpoint,
             )
         )
+    state_dir = base / top.take("state_dir", str, "state")
     top.finish()
     return Config(
         source=source,
@@ -289,4 +296,5 @@ def parse_config(raw: dict, source: Path) -> Config:
         schedule=schedule,
         mail=mail,
         centers=tuple(centers),
+        state_dir=state_dir,
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.policy
 import sys
 from pathlib import Path
 
@@ -33,7 +35,8 @@ window_days = 30
 
 [schedule]
 interval_minutes = 5
-daily_digest_at = "08:30"
+# 示例在任何時刻運行都能看到每日隊列郵件；正式使用時默認為 "08:30"
+daily_digest_at = "00:00"
 weekly_review_day = "monday"
 weekly_review_at = "09:00"
 
@@ -150,5 +153,17 @@ def run_demo(folder: Path, now: dt.datetime | None = None, out=sys.stdout) -> in
     print(f"  工作簿 {workbook}：主分頁已填上 記錄編號 / 當前負責人 / 狀態 / 處理時限 / 系統提示，", file=out)
     print("    另有 主管隊列、經理隊列、待審核、待回訪、週報、運行日誌 分頁", file=out)
     print(f"  郵件（.eml，可用郵件軟件打開）：{config.mail.outbox_dir}", file=out)
+    for line in outbox_listing(config.mail.outbox_dir):
+        print(f"    {line}", file=out)
     print(f"  再次運行：python -m automation run --config {config_path}", file=out)
     return code
+
+
+def outbox_listing(folder: Path) -> list[str]:
+    """`file name  subject` for each message the demo left in its outbox, oldest first."""
+    lines = []
+    for path in sorted(Path(folder).glob("*.eml")) if Path(folder).is_dir() else []:
+        with open(path, "rb") as handle:
+            headers = email.message_from_binary_file(handle, policy=email.policy.default)
+        lines.append(f"{path.name}  {headers['Subject']}")
+    return lines

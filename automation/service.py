@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import time
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from typing import Any, Callable
 
 import numpy as np
@@ -22,6 +23,7 @@ from .domain import events, messages, rules, summaries
 from .domain.model import CellWrite, OutgoingMessage, WritePlan
 from .domain.table import MainTable, build_main_table
 from .errors import AutomationError, DeliveryError
+from .gcpause import collector_paused
 from .vocabulary import Vocabulary
 
 SUMMARY_TAB_KEYS = ("supervisor_queue", "manager_queue", "pending_review", "follow_up", "weekly_report")
@@ -41,6 +43,9 @@ class CenterResult:
     messages_failed: int = 0
     seconds: float = 0.0
     dry_run_lines: list[str] = field(default_factory=list)
+    # (sheet row, record id, note) for rows whose 系統提示 became a new non-blank text this cycle:
+    # the operator's log names them once, when they appear, not at every idle re-run.
+    new_notes: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 def tab_names(vocabulary: Vocabulary) -> TabNames:
@@ -53,6 +58,8 @@ def tab_names(vocabulary: Vocabulary) -> TabNames:
 
 def comparable(value: Any) -> str:
     """A cell as text for "did it change" comparisons across backends."""
+    if type(value) is str:
+        return value
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -66,22 +73,35 @@ def comparable(value: Any) -> str:
     return str(value)
 
 
+def _comparable_row(row: list[Any]) -> list[str]:
+    cells = [v if type(v) is str else comparable(v) for v in row]
+    while cells and cells[-1] == "":
+        cells.pop()
+    return cells
+
+
 def comparable_rows(rows: list[list[Any]]) -> list[list[str]]:
-    out = []
-    for row in rows:
-        cells = [comparable(v) for v in row]
-        while cells and cells[-1] == "":
-            cells.pop()
-        out.append(cells)
+    out = [_comparable_row(row) for row in rows]
     while out and not out[-1]:
         out.pop()
     return out
 
 
-def row_anchor(frame: pd.DataFrame, row: int) -> str:
-    """What identifies a row that has no id yet: a digest of its staff cells."""
-    values = "\x1f".join(comparable(frame.at[row, key]) for key in ("received_at", "room", "matter", "owner_name", "phone"))
-    return "#" + hashlib.sha1(values.encode("utf-8")).hexdigest()[:16]
+def same_content(a: list[list[Any]], b: list[list[Any]]) -> bool:
+    """`comparable_rows(a) == comparable_rows(b)`, row by row, stopping at the first difference."""
+    return all(_comparable_row(x) == _comparable_row(y) for x, y in zip_longest(a, b, fillvalue=()))
+
+
+ANCHOR_KEYS = ("received_at", "room", "matter", "owner_name", "phone")
+
+
+def row_anchors(frame: pd.DataFrame) -> np.ndarray:
+    """What identifies each row that has no id yet: a digest of its staff cells."""
+    columns = [[v if type(v) is str else comparable(v) for v in frame[key].tolist()] for key in ANCHOR_KEYS]
+    sha1 = hashlib.sha1
+    out = np.empty(len(frame), dtype=object)
+    out[:] = ["#" + sha1("\x1f".join(values).encode("utf-8")).hexdigest()[:16] for values in zip(*columns)]
+    return out
 
 
 def plan_cell_writes(table: MainTable, evaluation: pd.DataFrame, vocabulary: Vocabulary) -> tuple[list[tuple[int, str]], list[CellWrite]]:
@@ -95,19 +115,42 @@ def plan_cell_writes(table: MainTable, evaluation: pd.DataFrame, vocabulary: Voc
             new_headers.append((next_column + 1, column.headers[vocabulary.language]))
             next_column += 1
     frame = table.frame
-    old_ids = rules.text_of(frame["record_id"]).to_numpy()
     # Rows the rules ignored (all staff cells blank) get their worker cells cleared.
-    wanted_all = evaluation.reindex(frame.index)
-    new_ids = wanted_all["record_id"].fillna("").to_numpy()
+    wanted_all = evaluation if evaluation.index.equals(frame.index) else evaluation.reindex(frame.index)
+    changed: dict[str, np.ndarray] = {}
+    wanted: dict[str, np.ndarray] = {}
+    for column in vocabulary.worker_columns:
+        key = column.key
+        current = rules.cell_texts(frame[key])
+        target = wanted_all[key].to_numpy(dtype=object)
+        target = np.where(pd.isna(target), "", target) if len(target) and pd.isna(target).any() else target
+        rows = np.flatnonzero(current != target)
+        if len(rows):
+            changed[key], wanted[key] = rows, target
+    if not changed:
+        return new_headers, []
+    # A row is identified by its old id, or (no id yet) by a digest of its staff cells, which is
+    # computed only for the rows written.
+    old_ids = rules.cell_texts(frame["record_id"])
+    anchors = old_ids.copy()
+    touched = np.unique(np.concatenate(list(changed.values())))
+    without_id = touched[old_ids[touched] == ""]
+    if len(without_id):
+        anchors[without_id] = row_anchors(frame.iloc[without_id])
+    new_ids = wanted_all["record_id"].to_numpy(dtype=object)
+    if pd.isna(new_ids).any():
+        new_ids = np.where(pd.isna(new_ids), "", new_ids)
+    sheet_rows = frame.index.to_numpy()
     writes: list[CellWrite] = []
     for column in vocabulary.worker_columns:
         key = column.key
-        current = rules.text_of(frame[key]).to_numpy()
-        wanted = wanted_all[key].fillna("").to_numpy()
-        for row in np.flatnonzero(current != wanted):
-            sheet_row = int(frame.index[row])
-            anchor = old_ids[row] or row_anchor(frame, sheet_row)
-            writes.append(CellWrite(sheet_row, positions[key] + 1, wanted[row], new_ids[row], anchor))
+        rows = changed.get(key)
+        if rows is None:
+            continue
+        number = positions[key] + 1
+        values = wanted[key]
+        writes.extend(CellWrite(sheet_row, number, value, record_id, anchor) for sheet_row, value, record_id, anchor in zip(
+            sheet_rows[rows].tolist(), values[rows].tolist(), new_ids[rows].tolist(), anchors[rows].tolist()))
     return new_headers, writes
 
 
@@ -118,15 +161,29 @@ def plan_tabs(evaluation: pd.DataFrame, today: int, config: Config, vocabulary: 
     changed = {}
     for key, content in built.items():
         title = vocabulary.tab_title(key)
-        if title not in existing or comparable_rows(existing[title]) != comparable_rows(content):
+        if title not in existing or not same_content(existing[title], content):
             changed[title] = content
     return built, changed
+
+
+def new_row_notes(frame: pd.DataFrame, evaluation: pd.DataFrame) -> list[tuple[int, str, str]]:
+    """Rows whose note this cycle differs from the one the sheet holds, and is not blank."""
+    before = pd.Series(rules.cell_texts(frame["system_note"]), index=frame.index, dtype=object)
+    before = before.reindex(evaluation.index).fillna("").to_numpy(dtype=object)
+    after = evaluation["system_note"].fillna("").to_numpy(dtype=object)
+    changed = np.flatnonzero((after != "") & (after != before))
+    if not len(changed):
+        return []
+    ids = evaluation["record_id"].to_numpy(dtype=object)
+    rows = evaluation.index.to_numpy()
+    return [(int(rows[i]), str(ids[i]), str(after[i])) for i in changed.tolist()]
 
 
 def local_now(now: dt.datetime, config: Config) -> dt.datetime:
     return now.astimezone(config.timezone)
 
 
+@collector_paused
 def run_center(center: CenterConfig, config: Config, now: dt.datetime, backend: SheetBackend,
                transport, dry_run: bool = False, monotonic: Callable[[], float] = time.monotonic) -> CenterResult:
     """One cycle for one center. Raises AutomationError for what stops the center."""
@@ -146,6 +203,7 @@ def run_center(center: CenterConfig, config: Config, now: dt.datetime, backend: 
         rules.People(center.supervisor, center.manager), issued,
     )
     result.rows = len(evaluation)
+    result.new_notes = new_row_notes(table.frame, evaluation)
     new_headers, cells = plan_cell_writes(table, evaluation, vocabulary)
     built, changed_tabs = plan_tabs(evaluation, today, config, vocabulary, snapshot.tabs)
     log_rows = events.cycle_log_rows(evaluation, now_text, vocabulary)
@@ -157,8 +215,8 @@ def run_center(center: CenterConfig, config: Config, now: dt.datetime, backend: 
     )
     state = messages.sent_state(snapshot.log_rows, vocabulary)
     due = messages.due_messages(
-        evaluation=evaluation, tabs=built, state=state, now=now_local, config=config, center=center,
-        vocabulary=vocabulary,
+        evaluation=evaluation, log_rows=[*snapshot.log_rows, *log_rows], state=state, now=now_local,
+        config=config, center=center, vocabulary=vocabulary,
     )
     if dry_run:
         result.dry_run_lines = describe_plan(plan, snapshot.header, due)
@@ -166,14 +224,18 @@ def run_center(center: CenterConfig, config: Config, now: dt.datetime, backend: 
         result.seconds = monotonic() - started
         return result
 
-    if not plan.is_empty():
-        try:
+    try:
+        if not plan.is_empty():
             backend.write(plan)
-        except AutomationError:
-            # An emergency is never held back by a failed write (SPEC 4.2); it is sent again
-            # next run, because its record could not be written.
-            deliver([m for m in due if m.kind == "emergency"], transport, state, now_text, vocabulary, config)
-            raise
+        else:
+            # Nothing to write: a workbook open in an office program is still reported
+            # (exit 4), and would refuse the record of any message, so find out before sending.
+            getattr(backend, "ensure_writable", lambda: None)()
+    except AutomationError:
+        # An emergency is never held back by a failed write (SPEC 4.2); it is sent again
+        # next run, because its record could not be written.
+        deliver([m for m in due if m.kind == "emergency"], transport, state, now_text, vocabulary, config)
+        raise
     result.cells_written = len(cells) + len(new_headers)
     result.tabs_written = list(changed_tabs)
     result.log_rows = len(log_rows)
@@ -191,31 +253,47 @@ def run_center(center: CenterConfig, config: Config, now: dt.datetime, backend: 
 
 
 def _send_order(message: OutgoingMessage) -> int:
-    return 0 if message.kind == "emergency" else 1
+    """Emergencies first, ahead of any digest (SPEC 3.5); then complaints, then digests."""
+    return messages.KINDS.index(message.kind) if message.kind in messages.KINDS else len(messages.KINDS)
 
 
 def deliver(due: list[OutgoingMessage], transport, state: messages.SentState, now_text: str,
             vocabulary: Vocabulary, config: Config) -> tuple[list[list[str]], int, int]:
-    """Send each message; returns (event-log rows to append, sent count, failed count)."""
+    """Send each message; returns (event-log rows to append, sent count, failed count).
+
+    One connection serves the whole batch. When it cannot be opened (server down, login refused,
+    certificate not trusted) every message fails with that reason, without one more attempt
+    each. A failure is logged only the first time that message fails (its Message-ID is not yet
+    among the logged failures); a message that goes out is logged as sent."""
     from .adapters.mime import build_email  # the MIME rendering is the transport side's
 
     rows: list[list[str]] = []
     sent = failed = 0
-    for message in due:
-        email = build_email(message, config.mail.sender, dt.datetime.strptime(now_text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=config.timezone))
-        try:
-            transport.send(email)
-        except DeliveryError as error:
-            failed += 1
-            if message.message_id not in state.failed_ids:
-                state.failed_ids.add(message.message_id)
-                rows.append(events.log_row(now_text, vocabulary, "message_failed", "、".join(message.record_ids),
-                                           f"{messages.sent_detail(message)}；{error.reason}"))
-            continue
-        sent += 1
-        state.sent_ids.add(message.message_id)
-        rows.append(events.log_row(now_text, vocabulary, "message_sent", "、".join(message.record_ids),
-                                   messages.sent_detail(message)))
+    if not due:
+        return rows, sent, failed
+    sent_at = dt.datetime.strptime(now_text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=config.timezone)
+    connection_error: DeliveryError | None = None
+    try:
+        getattr(transport, "open", lambda: None)()
+    except DeliveryError as error:
+        connection_error = error
+    try:
+        for message in due:
+            try:
+                if connection_error is not None:
+                    raise connection_error
+                transport.send(build_email(message, config.mail.sender, sent_at))
+            except DeliveryError as error:
+                failed += 1
+                if message.message_id not in state.failed_ids:
+                    state.failed_ids.add(message.message_id)
+                    rows.append(messages.failed_log_row(message, error.reason, now_text, vocabulary))
+                continue
+            sent += 1
+            state.record_sent(message, now_text)
+            rows.extend(messages.sent_log_rows(message, now_text, vocabulary))
+    finally:
+        getattr(transport, "close", lambda: None)()
     return rows, sent, failed
 
 

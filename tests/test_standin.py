@@ -838,6 +838,12 @@ KNOWN_VALUE_DIFFERENCES = {
         "autoResizeDimensions is accepted as a no-op, so column A keeps pixelSize 100",
 }
 _ID_KEYS = ("sheetId", "protectedRangeId", "metadataId")
+#: The batchUpdate request kinds the worker sends (automation/adapters/google/): the replay
+#: reports which of them the recordings exercise; those must all have been compared.
+WORKER_BATCH_KINDS = ("addSheet", "updateSheetProperties", "updateCells", "repeatCell", "appendCells",
+                      "appendDimension", "setDataValidation", "addConditionalFormatRule",
+                      "updateConditionalFormatRule", "addProtectedRange", "updateProtectedRange",
+                      "deleteProtectedRange", "createDeveloperMetadata", "updateDeveloperMetadata")
 
 
 def _json_kind(v) -> str:
@@ -932,6 +938,7 @@ class CassetteReplay:
         self.skipped: collections.Counter = collections.Counter()
         self.failures: list[str] = []
         self.inexact: list[tuple[str, int]] = []
+        self.batch_kinds: collections.Counter = collections.Counter()  # sub-requests compared
 
     def run(self, paths) -> None:
         for path in paths:
@@ -1018,6 +1025,8 @@ class CassetteReplay:
         recorded = json.loads(recorded_text) if recorded_text else None
         ours = response.json() if response.content else None
         self.compared[kind] += 1
+        if kind == "spreadsheets.batchUpdate":
+            self.batch_kinds.update(k for r in body.get("requests", []) for k in r)
         diffs = [] if response.status_code == status else [
             f"status {status} recorded, {response.status_code} here"]
         diffs += structure_diff(recorded, ours)
@@ -1038,6 +1047,10 @@ class CassetteReplay:
             lines.append(f"{kind:26} {c:8d} {c - f:7d} {f:7d} {self.exact[kind]:6d}")
         total, failed = sum(self.compared.values()), sum(self.failed.values())
         lines.append(f"{'total':26} {total:8d} {total - failed:7d} {failed:7d} {sum(self.exact.values()):6d}")
+        worker = [f"{k} {self.batch_kinds[k]}" for k in WORKER_BATCH_KINDS if self.batch_kinds[k]]
+        unrecorded = [k for k in WORKER_BATCH_KINDS if not self.batch_kinds[k]]
+        lines.append("worker's batchUpdate kinds compared: " + ", ".join(worker))
+        lines.append("worker's batchUpdate kinds not in the recordings: " + ", ".join(unrecorded))
         lines.append("skipped interactions:")
         lines += [f"  {count:4d}  {why}" for why, count in self.skipped.most_common()]
         return "\n".join(lines)
@@ -1061,3 +1074,8 @@ def test_replay_of_recorded_google_traffic(sheets_standin, tmp_path, capsys):
     assert sum(replay.compared.values()) > 1000
     assert all(replay.compared[kind] for kind in COMPARED_KINDS)
     assert set(replay.inexact) <= set(KNOWN_VALUE_DIFFERENCES), replay.inexact
+    # The endpoints and request kinds the worker uses that Google's recordings exercise.
+    assert replay.compared["values.batchGet"] and replay.compared["spreadsheets.get"]
+    assert {k for k in WORKER_BATCH_KINDS if replay.batch_kinds[k]} >= {
+        "addSheet", "updateSheetProperties", "updateCells", "repeatCell", "setDataValidation",
+        "addProtectedRange", "deleteProtectedRange"}

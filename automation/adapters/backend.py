@@ -44,6 +44,9 @@ class SheetBackend(Protocol):
     def write(self, plan: WritePlan) -> None:
         """Apply the plan as one unit: all of it or, on failure, none of it."""
 
+    def ensure_writable(self) -> None:
+        """Raise WorkbookLockedError / BackendUnavailableError if a write would be refused now."""
+
     def append_log(self, title: str, header: list[str], rows: list[list[Any]]) -> None:
         """Append event-log rows (the record of messages sent, after a cycle's writes)."""
 

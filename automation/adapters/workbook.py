@@ -8,21 +8,30 @@ formulas. A local workbook cannot enforce who edits which column (SPEC 2.2).
 
 from __future__ import annotations
 
+import glob
+import io
 import os
+import stat
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import openpyxl
+from openpyxl.cell.rich_text import CellRichText
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
+from openpyxl.utils.cell import coordinate_from_string
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from ..domain.model import Snapshot, WritePlan
 from ..errors import SheetUnusableError, WorkbookLockedError
 from ..vocabulary import Vocabulary, normalize_text
 from .backend import Layout, TabNames
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 
 def office_lock_files(path: Path) -> list[Path]:
@@ -65,16 +74,27 @@ class WorkbookBackend:
         stat = self.path.stat()
         return (stat.st_mtime_ns, stat.st_size)
 
-    def _load(self):
+    def ensure_writable(self) -> None:
         self._check_not_locked()
+
+    def _load(self, for_writing: bool = True):
+        # Reading a workbook open in an office program is harmless and lets a cycle still send
+        # its 緊急 alerts (SPEC 4.2); only writing it is refused.
+        if for_writing:
+            self._check_not_locked()
         if not self.path.exists():
             raise SheetUnusableError(
                 f"服務中心「{self.center}」：找不到工作簿 {self.path}；請檢查 path 設定，或運行 init 建立"
             )
         try:
             self._stamp = self._file_stamp()
-            self._book = openpyxl.load_workbook(self.path)
-        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as error:
+            # rich_text: a staff cell with mixed formatting (a word in red bold) keeps it when the
+            # workbook is saved; without it openpyxl flattens such cells to plain text.
+            self._book = openpyxl.load_workbook(self.path, rich_text=True)
+        # Whatever a damaged or foreign file makes openpyxl raise (BadZipFile, KeyError for a
+        # missing part, an XML ParseError, InvalidFileException for an .xls …), the file is
+        # unusable: exit 3 naming it, never an internal error.
+        except Exception as error:
             raise SheetUnusableError(
                 f"服務中心「{self.center}」：無法讀取工作簿 {self.path}（{type(error).__name__}）；"
                 f"請確認它是有效的 .xlsx 檔案"
@@ -82,14 +102,15 @@ class WorkbookBackend:
         return self._book
 
     def read(self, names: TabNames) -> Snapshot:
-        book = self._load()
+        book = self._load(for_writing=False)
+        _adopt_other_spellings(book, (*names.summaries, names.log))
         main = next((title for title in names.main if title in book.sheetnames), None)
         if main is None:
             raise SheetUnusableError(
                 f"服務中心「{self.center}」：工作簿 {self.path.name} 沒有分頁「{names.main[0]}」；"
                 f"請將記錄分頁命名為「{names.main[0]}」，本次未寫入任何內容"
             )
-        values = [list(row) for row in book[main].iter_rows(values_only=True)]
+        values = _plain_rows(book[main].iter_rows(values_only=True))
         header = values[0] if values else []
         width = max((len(r) for r in values), default=0)
         rows = [row + [None] * (width - len(row)) for row in values[1:]]
@@ -98,10 +119,10 @@ class WorkbookBackend:
         tabs = {}
         for title in names.summaries:
             if title in book.sheetnames:
-                tabs[title] = [list(row) for row in book[title].iter_rows(values_only=True)]
+                tabs[title] = _plain_rows(book[title].iter_rows(values_only=True))
         log_rows = []
         if names.log in book.sheetnames:
-            log_rows = [list(row) for row in book[names.log].iter_rows(min_row=2, values_only=True)]
+            log_rows = _plain_rows(book[names.log].iter_rows(min_row=2, values_only=True))
         return Snapshot(main_tab=main, header=list(header), rows=rows, tabs=tabs, log_rows=log_rows)
 
     # --- writing -----------------------------------------------------------------------------
@@ -162,7 +183,9 @@ class WorkbookBackend:
             existing.pop()
         positions = Vocabulary().match_headers(existing)
         bold = Font(bold=True)
-        column = len(existing)
+        # Right of every column holding a value in any row: staff may type in a column they gave
+        # no header, and a worker header there would make the worker overwrite their cells.
+        column = max(len(existing), _last_used_column(sheet))
         for key, header in zip(layout.header_keys, layout.headers):
             if key in positions:
                 continue
@@ -173,8 +196,9 @@ class WorkbookBackend:
             cell.font = bold
             sheet.column_dimensions[get_column_letter(column)].width = max(10, 2.2 * len(header) + 2)
             changes.append(f"分頁「{main}」新增表頭「{header}」")
-        if sheet.freeze_panes != "A2":
-            sheet.freeze_panes = "A2"
+        if _frozen_rows(sheet) < 1:  # staff who froze more (the header and a column) keep it
+            frozen_columns = coordinate_from_string(sheet.freeze_panes)[0] if sheet.freeze_panes else "A"
+            sheet.freeze_panes = f"{frozen_columns}2"
             changes.append("凍結表頭行")
         known = {(dv.formula1, str(dv.sqref)) for dv in sheet.data_validations.dataValidation}
         for key, options in layout.choices.items():
@@ -187,6 +211,8 @@ class WorkbookBackend:
                 validation.add(sqref)
                 sheet.add_data_validation(validation)
                 changes.append(f"「{layout.headers[layout.header_keys.index(key)]}」加上下拉選項")
+        for old_title, title in _adopt_other_spellings(book, layout.tabs):
+            changes.append(f"分頁「{old_title}」改名為「{title}」")
         for title, header in layout.tabs.items():
             if title not in book.sheetnames:
                 tab = book.create_sheet(title)
@@ -199,6 +225,46 @@ class WorkbookBackend:
             self._stamp = self._file_stamp()
         self._book = book
         return changes
+
+
+def _plain_rows(rows) -> list[list[Any]]:
+    """Cell values as the core reads them: rich text (mixed formatting in one cell) as its text."""
+    return [[str(v) if isinstance(v, CellRichText) else v for v in row] for row in rows]
+
+
+def _last_used_column(sheet) -> int:
+    """The rightmost column holding a value in any row (0 for an empty sheet)."""
+    used = [column for (_, column), cell in sheet._cells.items() if cell.value not in (None, "")]
+    return max(used, default=0)
+
+
+def _frozen_rows(sheet) -> int:
+    """How many rows at the top are frozen."""
+    if not sheet.freeze_panes:
+        return 0
+    return coordinate_from_string(sheet.freeze_panes)[1] - 1
+
+
+def _adopt_other_spellings(book, titles) -> list[tuple[str, str]]:
+    """Rename a generated tab kept under the other language's spelling to the configured one.
+
+    After `language` is switched, the event log written so far stays the worker's memory (ids
+    issued, messages sent: SPEC 2.2, 4.2) and the old summary tabs are not left behind, stale,
+    next to new ones. The rename reaches the file with the next save. Returns (old, new) titles."""
+    vocabulary = Vocabulary()
+    renamed = []
+    for title in titles:
+        if title in book.sheetnames:
+            continue
+        for key in vocabulary.generated_tab_keys:
+            spellings = vocabulary.tab_titles(key)
+            if title in spellings:
+                other = next((t for t in spellings if t != title and t in book.sheetnames), None)
+                if other is not None:
+                    book[other].title = title
+                    renamed.append((other, title))
+                break
+    return renamed
 
 
 def _replace_tab(book, title: str, content: list[list[Any]]) -> None:
@@ -235,16 +301,32 @@ def _append_rows(book, title: str, header: list[str], rows: list[list[Any]]) -> 
             set_plain(sheet.cell(row=start + offset, column=column), value)
 
 
+TEMP_SUFFIX = ".writing"
+
+
 def atomic_save(book, path: Path) -> None:
-    """Write beside the target, flush to disk, then rename over it (atomic on POSIX and NTFS)."""
+    """Write beside the target, flush to disk, then rename over it (atomic on POSIX and NTFS).
+
+    The new file keeps the permissions of the one it replaces (a temp file is created private,
+    and a shared workbook must not become private by being saved). The temp file is locked while
+    it is written, so temp files that a killed run left behind (unlocked) can be told apart
+    from one another worker is writing now, and are removed after the save."""
     path = Path(path)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".writing", dir=path.parent)
+    _keep_pictures_saveable(book)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    replaced = False
     try:
         with os.fdopen(handle, "wb") as temp:
+            _lock_exclusively(temp.fileno(), wait=True)
             book.save(temp)
             temp.flush()
             os.fsync(temp.fileno())
-        os.replace(temp_name, path)
+            os.chmod(temp_name, _mode_for(path))
+            if os.name == "posix":  # renamed while still locked: never seen unlocked under its temp name
+                os.replace(temp_name, path)
+                replaced = True
+        if not replaced:  # Windows cannot rename a file that is still open
+            os.replace(temp_name, path)
     except BaseException:
         try:
             os.unlink(temp_name)
@@ -259,3 +341,70 @@ def atomic_save(book, path: Path) -> None:
             os.close(directory)
     except OSError:  # some file systems refuse fsync on directories; the rename stands
         pass
+    remove_abandoned_temp_files(path)
+
+
+def _keep_pictures_saveable(book) -> None:
+    """Give every picture its bytes back before a save.
+
+    openpyxl (with Pillow, which it needs to keep pictures at all) reads a picture's bytes from
+    a stream it closes while saving, so a workbook saved twice in one cycle (the cycle's writes,
+    then the record of messages sent) would fail on the second save."""
+    for sheet in book.worksheets:
+        for image in getattr(sheet, "_images", ()):
+            data = getattr(image, "_saved_bytes", None)
+            if data is None:
+                data = image._saved_bytes = image._data()
+            image.ref = io.BytesIO(data)
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:  # a new workbook: what the user's umask gives a new file
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask would, for every thread, briefly)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+def _lock_exclusively(fd: int, wait: bool) -> bool:
+    """An advisory lock held until the file is closed (or its process dies). True when taken;
+    always True where there is no fcntl (Windows), which refuses to delete an open file anyway."""
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except OSError:
+        return False
+    return True
+
+
+def remove_abandoned_temp_files(path: Path) -> list[Path]:
+    """Delete temp files of this workbook that no live process is writing (a killed run's)."""
+    removed = []
+    for candidate in Path(path).parent.glob(f".{glob.escape(Path(path).stem)}.*{TEMP_SUFFIX}"):
+        try:
+            if fcntl is None:
+                os.unlink(candidate)  # fails while another process still has it open
+            else:
+                fd = os.open(candidate, os.O_RDONLY)
+                try:
+                    if not _lock_exclusively(fd, wait=False):
+                        continue  # a live run is writing it
+                    os.unlink(candidate)
+                finally:
+                    os.close(fd)
+        except OSError:
+            continue
+        removed.append(candidate)
+    return removed

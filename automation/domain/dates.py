@@ -78,24 +78,57 @@ def is_blank(value: object) -> bool:
 
 
 def parse_dates(values: pd.Series) -> ParsedDates:
-    """Read a whole column; each distinct cell value is parsed once."""
-    cache: dict[object, int | None] = {}
-    ordinals = np.full(len(values), NO_DATE, dtype=np.int64)
-    blank = np.zeros(len(values), dtype=bool)
-    readable = np.zeros(len(values), dtype=bool)
-    for position, value in enumerate(values.tolist()):
-        if is_blank(value):
+    """Read a whole column. Serial numbers are converted together, date cells directly, and each
+    distinct text once; anything else goes through `parse_date_cell`."""
+    items = values.tolist() if hasattr(values, "tolist") else list(values)
+    n = len(items)
+    ordinals = np.full(n, NO_DATE, dtype=np.int64)
+    blank = np.zeros(n, dtype=bool)
+    readable = np.zeros(n, dtype=bool)
+    serial_positions: list[int] = []
+    serials: list[float] = []
+    texts: dict[str, int | None] = {}
+    datetime_type, date_type = dt.datetime, dt.date
+    for position, value in enumerate(items):
+        kind = type(value)
+        if kind is float or kind is int:
+            if value != value:  # NaN: an empty cell
+                blank[position] = True
+            else:
+                serial_positions.append(position)
+                serials.append(value)
+            continue
+        if value is None:
             blank[position] = True
             continue
-        try:
-            parsed = cache[value]
-        except KeyError:
-            parsed = cache[value] = parse_date_cell(value)
-        except TypeError:  # unhashable cell value: parse without the cache
+        if kind is str:
+            if value in texts:
+                parsed = texts[value]
+            elif not value.strip():
+                parsed = texts[value] = None
+            else:
+                parsed = texts[value] = parse_date_cell(value)
+            if parsed is None:
+                if not value.strip():
+                    blank[position] = True
+                continue
+        elif kind is datetime_type or kind is date_type:
+            parsed = value.toordinal()
+        else:
+            if is_blank(value):
+                blank[position] = True
+                continue
             parsed = parse_date_cell(value)
-        if parsed is not None:
-            ordinals[position] = parsed
-            readable[position] = True
+            if parsed is None:
+                continue
+        ordinals[position] = parsed
+        readable[position] = True
+    if serials:
+        numbers = np.asarray(serials, dtype=np.float64)
+        valid = (numbers >= 1) & (numbers <= _MAX_SERIAL)
+        where = np.asarray(serial_positions, dtype=np.int64)[valid]
+        ordinals[where] = _EXCEL_EPOCH + np.floor(numbers[valid]).astype(np.int64)
+        readable[where] = True
     return ParsedDates(ordinals, blank, readable)
 
 

@@ -28,21 +28,23 @@ def status_events(evaluation: pd.DataFrame, vocabulary: Vocabulary) -> list[tupl
     due_header = vocabulary.header("due_date")
     completed_header = vocabulary.header("completed_at")
     events = []
-    for record in evaluation.itertuples():
-        before, now = record.previous_status, record.status_key
-        if before == now:
-            continue
+    # Only rows whose status changed can make an event: on an idle cycle, none.
+    changed = (evaluation["previous_status"] != evaluation["status_key"]).to_numpy()
+    if not changed.any():
+        return events
+    rows = evaluation.loc[changed, ["previous_status", "status_key", "record_id", "status", "owner", "due_date", "completed"]]
+    for before, now, record_id, status, owner, due_date, completed in zip(*(rows[c].tolist() for c in rows.columns)):
         previous_level = OPEN_LEVEL_OF_STATUS.get(before, 0)
         if now in OPEN_LEVEL_OF_STATUS:
             if before in ("completed", "unresolvable"):
-                events.append(("reopened", record.record_id, record.status))
+                events.append(("reopened", record_id, status))
             elif OPEN_LEVEL_OF_STATUS[now] > previous_level:
-                detail = f"{record.owner}；{due_header} {record.due_date}" if record.due_date else record.owner
-                events.append((ESCALATION_EVENT[OPEN_LEVEL_OF_STATUS[now]], record.record_id, detail))
+                detail = f"{owner}；{due_header} {due_date}" if due_date else owner
+                events.append((ESCALATION_EVENT[OPEN_LEVEL_OF_STATUS[now]], record_id, detail))
         elif now == "completed" and before and before not in ("completed", "unresolvable"):
-            events.append(("closed_completed", record.record_id, f"{record.owner}；{completed_header} {iso(record.completed)}"))
+            events.append(("closed_completed", record_id, f"{owner}；{completed_header} {iso(completed)}"))
         elif now == "unresolvable" and before and before not in ("completed", "unresolvable"):
-            events.append(("closed_unresolvable", record.record_id, record.owner))
+            events.append(("closed_unresolvable", record_id, owner))
     return events
 
 
@@ -50,8 +52,8 @@ def describe_new_ids(record_ids: list[str]) -> str:
     """'3 個：R20261127-001～002；R20261126-004' — ranges per date, newest dates first."""
     by_day: dict[str, list[int]] = {}
     for record_id in record_ids:
-        match = _RANGE.match(record_id)
-        by_day.setdefault(match.group(1), []).append(int(match.group(2)))
+        # Ids the worker just issued: always R + 8 digits + "-" + the sequence.
+        by_day.setdefault(record_id[1:9], []).append(int(record_id[10:]))
     ranges = []
     for day in sorted(by_day, reverse=True):
         seqs = sorted(by_day[day])

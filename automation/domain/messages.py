@@ -1,56 +1,491 @@
 """Which messages are due and what they say (SPEC 4.2). Pure: the clock and the log passed in.
 
-(First cut: no message is due yet; the composition of digests, reviews and alerts lands here.)
+The worker keeps no state of its own, so "due" is always worked out from two things it reads:
+the rows as they are now, and the event log (運行日誌), which is the record of every message
+that went out. Every message gets a Message-ID derived from center, kind, period and recipient,
+`<kind.period.role.hash@domain>`, and the log's "郵件已發送" rows quote it; reading the kind,
+period and role back out of those rows is how any later run, on any machine, knows what was sent.
+
+- Supervisor daily digest: period = today; due at the first run at or after `daily_digest_at`.
+- Manager daily digest: likewise, only when the manager queue is not empty.
+- Weekly review: period = last ISO week; due at the first run at or after the review day and
+  time of the current week, so a missed review day is caught up later in the same week but a
+  week the worker was down through is not caught up at all.
+- Alerts (緊急 to supervisor and manager, 投訴 to the supervisor): period = the record id; due
+  while the row is open, was never closed before (not closed when the worker last wrote its
+  status, no 重新打開 event in the log: history a worker is newly pointed at raises no alert, even
+  if reopened later), and the log has no alert of that kind to that role for that id. A sent alert is logged once per record id, so one message listing
+  many rows (more than 5 due for one recipient: one message for them all) still marks each row.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from ..vocabulary import Vocabulary
-from .model import OutgoingMessage
+from ..config import CenterConfig, Config
+from ..vocabulary import LANGUAGES, Vocabulary
+from . import compose, summaries
+from .chart import SERIES_COLORS, grouped_bar_chart, hex_color
+from .compose import Chart, Document, Fields, RowView, Section, Table
+from .dates import NO_DATE, iso, iso_week, monday_of
+from .events import log_row
+from .model import InlineImage, OutgoingMessage
+from .privacy import mask_phone
+from .rules import CLOSED_STATUSES
 
-_MESSAGE_ID = re.compile(r"<[^<>\s]+@[^<>\s]+>")
+KINDS = ("emergency", "complaint", "supervisor_digest", "manager_digest", "weekly_review")
+ALERT_RECIPIENTS = {"emergency": ("supervisor", "manager"), "complaint": ("supervisor",)}
+SECTION_LIMIT = 50  # rows a section lists (SPEC 4.2); the rest are counted and pointed to
+BATCH_ABOVE = 5  # more alerts than this of one kind for one recipient go as one message
+TREND_WEEKS = 8
+FALLBACK_DOMAIN = "automation.invalid"
+MAX_IDS_IN_FAILURE = 20  # a failure row names the first ids; the message itself lists them all
 
+_ANY_MESSAGE_ID = re.compile(r"<[^<>\s]+@[^<>\s]+>")
+_OUR_MESSAGE_ID = re.compile(r"<([a-z_]+)\.([A-Za-z0-9-]+)\.(supervisor|manager)\.[0-9a-f]+@[^<>\s]+>")
+_RECORD_ID = re.compile(r"R\d{8}-\d{3,}")
+_DOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+
+
+# ----- what the log says was sent -----------------------------------------------------------
 
 @dataclass
 class SentState:
-    """What the event log says about messages: which went out, which failures were logged."""
+    """What the event log says about messages.
+
+    `sent` holds (kind, period, role) of every message sent; `alerted` (kind, role, record id) of
+    every row an alert went out for; `last_sent_at` the log time of the latest message per
+    (kind, role); `sent_ids` / `failed_ids` the Message-IDs logged as sent / as failed."""
 
     sent_ids: set[str] = field(default_factory=set)
     failed_ids: set[str] = field(default_factory=set)
+    sent: set[tuple[str, str, str]] = field(default_factory=set)
+    alerted: set[tuple[str, str, str]] = field(default_factory=set)
+    last_sent_at: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def record_sent(self, message: OutgoingMessage, time_text: str) -> None:
+        """Note a message as sent, as reading its log rows back would."""
+        self._note(message.message_id, message.record_ids, time_text)
+
+    def _note(self, message_id: str, record_ids, time_text: str) -> None:
+        self.sent_ids.add(message_id)
+        parsed = _OUR_MESSAGE_ID.fullmatch(message_id)
+        if not parsed:
+            return
+        kind, period, role = parsed.groups()
+        self.sent.add((kind, period, role))
+        if time_text > self.last_sent_at.get((kind, role), ""):
+            self.last_sent_at[(kind, role)] = time_text
+        if kind in ALERT_RECIPIENTS:
+            for record_id in (*record_ids, *_RECORD_ID.findall(period)):
+                self.alerted.add((kind, role, record_id))
+
+
+def _event_labels(event: str) -> set[str]:
+    return {Vocabulary(language).label("events", event) for language in LANGUAGES}
+
+
+_SERIAL_EPOCH = dt.datetime(1899, 12, 30)  # spreadsheet day 0
+
+
+def log_time_text(cell: Any) -> str:
+    """A 時間 cell as `YYYY-MM-DD HH:MM:SS` text, however the backend gave it back: text as
+    written, a date cell, or a spreadsheet serial number (a sheet that parsed the text as a date)."""
+    if isinstance(cell, dt.datetime):
+        return cell.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(cell, dt.date):
+        return cell.strftime("%Y-%m-%d 00:00:00")
+    if isinstance(cell, (int, float)) and not isinstance(cell, bool) and 0 < cell < 2958466:
+        moment = _SERIAL_EPOCH + dt.timedelta(days=float(cell))
+        return (moment + dt.timedelta(microseconds=500_000)).strftime("%Y-%m-%d %H:%M:%S")
+    return str(cell or "").strip()
 
 
 def sent_state(log_rows: list[list[Any]], vocabulary: Vocabulary) -> SentState:
-    sent_labels = {vocabulary.label("events", "message_sent"), *_other_spelling(vocabulary, "message_sent")}
-    failed_labels = {vocabulary.label("events", "message_failed"), *_other_spelling(vocabulary, "message_failed")}
+    """Read the event log (either spelling of its events) into a SentState."""
+    sent_labels = _event_labels("message_sent")
+    failed_labels = _event_labels("message_failed")
     state = SentState()
     for row in log_rows:
         if len(row) < 4:
             continue
-        event = str(row[1] or "")
+        event = str(row[1] or "").strip()
         if event in sent_labels:
-            state.sent_ids.update(_MESSAGE_ID.findall(str(row[3] or "")))
+            for message_id in _ANY_MESSAGE_ID.findall(str(row[3] or "")):
+                state._note(message_id, _RECORD_ID.findall(str(row[2] or "")), log_time_text(row[0]))
         elif event in failed_labels:
-            state.failed_ids.update(_MESSAGE_ID.findall(str(row[3] or "")))
+            state.failed_ids.update(_ANY_MESSAGE_ID.findall(str(row[3] or "")))
     return state
-
-
-def _other_spelling(vocabulary: Vocabulary, event: str) -> list[str]:
-    other = "zh-Hans" if vocabulary.language == "zh-Hant" else "zh-Hant"
-    return [Vocabulary(other).label("events", event)]
-
-
-def due_messages(*, evaluation: pd.DataFrame, tabs: dict[str, list[list[Any]]], state: SentState,
-                 now: dt.datetime, config, center, vocabulary: Vocabulary) -> list[OutgoingMessage]:
-    """Messages due at `now` (local time of the center) that the log does not show as sent."""
-    return []
 
 
 def sent_detail(message: OutgoingMessage) -> str:
     return f"{message.subject} → {message.to_email}；Message-ID {message.message_id}"
+
+
+def sent_log_rows(message: OutgoingMessage, now_text: str, vocabulary: Vocabulary) -> list[list[str]]:
+    """The event-log rows recording `message` as sent: one per record id for an alert (so each
+    row is known to be alerted, however many one message listed), one row otherwise."""
+    detail = sent_detail(message)
+    if message.kind in ALERT_RECIPIENTS and message.record_ids:
+        return [log_row(now_text, vocabulary, "message_sent", record_id, detail) for record_id in message.record_ids]
+    return [log_row(now_text, vocabulary, "message_sent", "", detail)]
+
+
+def failed_log_row(message: OutgoingMessage, reason: str, now_text: str, vocabulary: Vocabulary) -> list[str]:
+    """The event-log row recording that `message` could not be sent, with the reason."""
+    ids = ""
+    if message.kind in ALERT_RECIPIENTS:
+        shown = message.record_ids[:MAX_IDS_IN_FAILURE]
+        ids = "、".join(shown) + ("…" if len(message.record_ids) > len(shown) else "")
+    return log_row(now_text, vocabulary, "message_failed", ids, f"{sent_detail(message)}；{reason}")
+
+
+def message_id(center: str, kind: str, period: str, role: str, email: str, domain: str) -> str:
+    """`<kind.period.role.hash@domain>`: the same message always gets the same id."""
+    digest = hashlib.sha256("\x1f".join((center, kind, period, role, email.strip().lower())).encode("utf-8")).hexdigest()
+    return f"<{kind}.{period}.{role}.{digest[:12]}@{domain}>"
+
+
+def id_domain(sender: str) -> str:
+    domain = sender.rpartition("@")[2].strip().rstrip(">")
+    return domain if "@" in sender and _DOMAIN.match(domain) else FALLBACK_DOMAIN
+
+
+# ----- what is due ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Context:
+    evaluation: pd.DataFrame
+    vocabulary: Vocabulary
+    center: CenterConfig
+    config: Config
+    today: int
+    domain: str
+
+    @property
+    def today_iso(self) -> str:
+        return iso(self.today)
+
+    def label(self, group: str, key: str, **values: object) -> str:
+        return self.vocabulary.label(group, key, **values)
+
+    def person(self, role: str):
+        return getattr(self.center, role)
+
+    def message(self, kind: str, period: str, role: str, subject: str, doc: Document,
+                record_ids: tuple[str, ...] = (), images: tuple[InlineImage, ...] = ()) -> OutgoingMessage:
+        person = self.person(role)
+        return OutgoingMessage(
+            kind=kind, period=period, center=self.center.name, recipient_role=role,
+            to_name=person.name, to_email=person.email, subject=subject,
+            text=compose.render_text(doc), html=compose.render_html(doc),
+            message_id=message_id(self.center.name, kind, period, role, person.email, self.domain),
+            record_ids=record_ids, images=images,
+        )
+
+
+def due_messages(*, evaluation: pd.DataFrame, log_rows: list[list[Any]], state: SentState,
+                 now: dt.datetime, config: Config, center: CenterConfig, vocabulary: Vocabulary) -> list[OutgoingMessage]:
+    """Messages due at `now` (local time of the center) that the log does not show as sent.
+
+    `evaluation` is rules.evaluate's result for this cycle; `log_rows` the event log including
+    this cycle's own rows (the digest lists the escalations since the last digest)."""
+    today = now.date().toordinal()
+    ctx = _Context(evaluation, vocabulary, center, config, today, id_domain(config.mail.sender))
+    due: list[OutgoingMessage] = []
+    reopened = reopened_record_ids(log_rows)
+    for kind, roles in ALERT_RECIPIENTS.items():
+        for role in roles:
+            due.extend(_alerts(ctx, kind, role, state, reopened))
+    schedule = config.schedule
+    if now.time() >= schedule.daily_digest_at:
+        if ("supervisor_digest", ctx.today_iso, "supervisor") not in state.sent:
+            due.append(_supervisor_digest(ctx, log_rows, state))
+        manager_rows = summaries.manager_queue(evaluation)
+        if len(manager_rows) and ("manager_digest", ctx.today_iso, "manager") not in state.sent:
+            due.append(_manager_digest(ctx, manager_rows))
+    if weekly_review_is_due_now(now, schedule.weekly_review_day, schedule.weekly_review_at):
+        reviewed_week = iso_week(monday_of(today) - 7)
+        if ("weekly_review", reviewed_week, "manager") not in state.sent:
+            due.append(_weekly_review(ctx))
+    return due
+
+
+def weekly_review_is_due_now(now: dt.datetime, review_day: int, review_at: dt.time) -> bool:
+    """True from the review day and time of `now`'s ISO week to the end of that week."""
+    weekday = now.weekday()
+    return weekday > review_day or (weekday == review_day and now.time() >= review_at)
+
+
+# ----- rows as messages show them -----------------------------------------------------------
+
+def _row_view(ctx: _Context, record, extra: str = "") -> RowView:
+    return RowView(
+        record_id=record.record_id,
+        received=iso(record.received),
+        room=record.room,
+        owner_name=record.owner_name,
+        phone=mask_phone(record.phone),
+        category=ctx.label("categories", record.category),
+        matter=record.matter,
+        department=record.department,
+        status=record.status,
+        due=ctx.label("mail", "due", date=record.due_date) if record.due_date else "",
+        days_open=ctx.label("mail", "days_open", days=int(record.age)) if record.is_open and record.age >= 0 else "",
+        extra=extra,
+    )
+
+
+def _headers(ctx: _Context) -> tuple[str, str, str, str]:
+    return tuple(ctx.label("mail", key) for key in ("col_record", "col_owner", "col_matter", "col_status"))
+
+
+def _section(ctx: _Context, title: str, rows: pd.DataFrame, tab: str, where: str = "",
+             extra=None, note: str = "", limit: int | None = SECTION_LIMIT) -> Section:
+    """A section of `rows` (already oldest first), at most `limit` of them shown."""
+    total = len(rows)
+    shown = rows if limit is None else rows.iloc[:limit]
+    views = tuple(_row_view(ctx, record, extra(record) if extra else "") for record in shown.itertuples())
+    more = ""
+    if total > len(views):
+        if where:
+            more = ctx.label("mail", "more_where", count=total - len(views), tab=tab, where=where)
+        else:
+            more = ctx.label("mail", "more", count=total - len(views), tab=tab)
+    return Section(title, views, total, more, note, _headers(ctx))
+
+
+def _document(ctx: _Context, title: str, role: str, intro: str, blocks, overview=()) -> Document:
+    return Document(
+        language=ctx.vocabulary.language,
+        title=title,
+        greeting=ctx.label("mail", "greeting", name=ctx.person(role).name),
+        intro=intro,
+        blocks=tuple(blocks),
+        overview=tuple(overview),
+        overview_title=ctx.label("sections", "overview"),
+        none_text=ctx.label("mail", "none"),
+        count_label=ctx.label("mail", "count", count="{count}"),
+        footer=ctx.label("mail", "footer", tab=ctx.vocabulary.main_tab_title),
+    )
+
+
+# ----- alerts -------------------------------------------------------------------------------
+
+def reopened_record_ids(log_rows: list[list[Any]]) -> set[str]:
+    """Ids of rows the log shows were reopened (完成日期 cleared) at some time."""
+    labels = _event_labels("reopened")
+    return {record_id for row in log_rows if len(row) >= 3 and str(row[1] or "").strip() in labels
+            for record_id in _RECORD_ID.findall(str(row[2] or ""))}
+
+
+def _alerts(ctx: _Context, kind: str, role: str, state: SentState, reopened: set[str]) -> list[OutgoingMessage]:
+    """Alerts of `kind` due to `role`. A row that was closed when the worker last wrote its
+    status, or that the log shows was ever reopened, was closed before any alert went out for
+    it: history, which raises none — not at its reopening, nor at any later run."""
+    ev = ctx.evaluation
+    was_closed = ev["previous_status"].isin(CLOSED_STATUSES) | ev["record_id"].isin(list(reopened))
+    candidates = summaries.oldest_first(ev[ev["is_open"] & (ev["category"] == kind) & ~was_closed])
+    not_alerted = np.fromiter(((kind, role, record_id) not in state.alerted for record_id in candidates["record_id"]),
+                              dtype=bool, count=len(candidates))
+    due = candidates.loc[not_alerted]
+    if len(due) > BATCH_ABOVE:
+        return [_alert_batch(ctx, kind, role, due)]
+    return [_alert_single(ctx, kind, role, record) for record in due.itertuples()]
+
+
+def _alert_single(ctx: _Context, kind: str, role: str, record) -> OutgoingMessage:
+    vocabulary = ctx.vocabulary
+    header = vocabulary.header
+    pairs = [
+        (header("record_id"), record.record_id),
+        (header("received_at"), iso(record.received)),
+        (header("room"), record.room),
+        (header("owner_name"), record.owner_name),
+        (header("phone"), mask_phone(record.phone)),
+        (header("category"), ctx.label("categories", record.category)),
+        (header("matter"), record.matter),
+        (header("recorded_by"), record.recorded_by),
+        (header("department"), record.department),
+        (header("status"), record.status),
+        (header("owner"), record.owner),
+        (header("due_date"), record.due_date),
+        (header("system_note"), record.system_note),
+    ]
+    pairs = [pair for index, pair in enumerate(pairs) if index == 0 or pair[1]]
+    subject = ctx.label("subjects", kind, center=ctx.center.name, record_id=record.record_id)
+    intro = ctx.label("mail", f"{kind}_intro", center=ctx.center.name)
+    doc = _document(ctx, subject, role, intro, [Fields(record.record_id, tuple(pairs))])
+    return ctx.message(kind, record.record_id, role, subject, doc, (record.record_id,))
+
+
+def _alert_batch(ctx: _Context, kind: str, role: str, rows: pd.DataFrame) -> OutgoingMessage:
+    ids = tuple(rows["record_id"])
+    count = len(ids)
+    digest = hashlib.sha256("\x1f".join(ids).encode("utf-8")).hexdigest()[:8]
+    period = f"{ctx.today_iso}-n{count}-{digest}"
+    subject = ctx.label("subjects", f"{kind}_batch", center=ctx.center.name, count=count)
+    intro = ctx.label("mail", f"{kind}_batch_intro", center=ctx.center.name, count=count)
+    # An alert lists every row it stands for: each is logged as alerted.
+    section = _section(ctx, ctx.label("sections", f"{kind}_rows"), rows, ctx.vocabulary.main_tab_title,
+                       extra=lambda record: record.system_note, limit=None)
+    doc = _document(ctx, subject, role, intro, [section])
+    return ctx.message(kind, period, role, subject, doc, ids)
+
+
+# ----- the supervisor's daily digest ----------------------------------------------------------
+
+def _escalations_since_last_digest(ctx: _Context, log_rows: list[list[Any]], state: SentState) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Rows escalated (log events 升級主管 / 升級經理) after the last supervisor digest went
+    out; with the latest event per row, as `event（time）`."""
+    since = state.last_sent_at.get(("supervisor_digest", "supervisor"), "")
+    labels = {label: key for key in ("escalated_supervisor", "escalated_manager") for label in _event_labels(key)}
+    latest: dict[str, tuple[str, str]] = {}
+    for row in log_rows:
+        if len(row) < 3:
+            continue
+        event = labels.get(str(row[1] or "").strip())
+        time_text = log_time_text(row[0])
+        if event is None or time_text <= since:
+            continue
+        for record_id in _RECORD_ID.findall(str(row[2] or "")):
+            if time_text >= latest.get(record_id, ("", ""))[0]:
+                latest[record_id] = (time_text, event)
+    ev = ctx.evaluation
+    rows = summaries.oldest_first(ev[ev["record_id"].isin(list(latest))])
+    extras = {
+        record_id: ctx.label("mail", "escalated_at", event=ctx.label("events", event), time=time_text[:16])
+        for record_id, (time_text, event) in latest.items()
+    }
+    return rows, extras
+
+
+def _supervisor_digest(ctx: _Context, log_rows: list[list[Any]], state: SentState) -> OutgoingMessage:
+    ev, vocabulary, today = ctx.evaluation, ctx.vocabulary, ctx.today
+    main_tab = vocabulary.main_tab_title
+    window = ctx.config.review_window_days
+    open_rows = ev[ev["is_open"]]
+
+    queue = summaries.supervisor_queue(ev)
+    escalated, escalation_text = _escalations_since_last_digest(ctx, log_rows, state)
+    tomorrow = summaries.oldest_first(open_rows[(open_rows["role"] == "receptionist") & (open_rows["due"] == today)])
+    complaints = summaries.oldest_first(open_rows[open_rows["category"] == "complaint"])
+    incomplete = summaries.oldest_first(ev[ev["status_key"] == "incomplete"])
+    reference = np.where(ev["completed"].to_numpy() != NO_DATE, ev["completed"].to_numpy(), ev["received"].to_numpy())
+    recent = (reference != NO_DATE) & (reference >= today - window) & (reference <= today)
+    unsatisfied = summaries.oldest_first(ev[(ev["satisfaction"] == "unsatisfied").to_numpy() & recent])
+    pending = summaries.pending_review(ev, today, window)
+    never = summaries.never_reviewed_count(ev, today, window)
+
+    def result_line(record) -> str:
+        done = ctx.label("mail", "completed", date=iso(record.completed)) if record.completed != NO_DATE else ""
+        return " · ".join(part for part in (done, compose.one_line(record.result)) if part)
+
+    sections = [
+        _section(ctx, ctx.label("sections", "supervisor_queue"), queue, vocabulary.tab_title("supervisor_queue")),
+        _section(ctx, ctx.label("sections", "escalations"), escalated, vocabulary.tab_title("event_log"),
+                 where=ctx.label("mail", "where_log"), extra=lambda record: escalation_text.get(record.record_id, "")),
+        _section(ctx, ctx.label("sections", "escalate_tomorrow"), tomorrow, main_tab,
+                 where=ctx.label("mail", "where_due_today", date=ctx.today_iso)),
+        _section(ctx, ctx.label("sections", "open_complaints"), complaints, main_tab,
+                 where=ctx.label("mail", "where_complaints")),
+        _section(ctx, ctx.label("sections", "incomplete"), incomplete, vocabulary.tab_title("supervisor_queue"),
+                 extra=lambda record: record.system_note),
+        _section(ctx, ctx.label("sections", "unsatisfied", days=window), unsatisfied, main_tab,
+                 where=ctx.label("mail", "where_unsatisfied"), extra=result_line),
+        _section(ctx, ctx.label("sections", "pending_review"), pending, vocabulary.tab_title("pending_review"),
+                 note=ctx.label("mail", "never_reviewed", count=never, days=window) if never else ""),
+    ]
+    overview = [f"{section.title}：{ctx.label('mail', 'count', count=section.total)}" for section in sections]
+    subject = ctx.label("subjects", "supervisor_digest", center=ctx.center.name, date=ctx.today_iso)
+    intro = ctx.label("mail", "supervisor_intro", center=ctx.center.name, date=ctx.today_iso)
+    doc = _document(ctx, subject, "supervisor", intro, sections, overview)
+    listed = tuple(dict.fromkeys(row.record_id for section in sections for row in section.rows))
+    return ctx.message("supervisor_digest", ctx.today_iso, "supervisor", subject, doc, listed)
+
+
+# ----- the manager's daily digest and weekly review ---------------------------------------------
+
+def _manager_digest(ctx: _Context, queue: pd.DataFrame) -> OutgoingMessage:
+    section = _section(ctx, ctx.label("sections", "manager_queue"), queue, ctx.vocabulary.tab_title("manager_queue"))
+    subject = ctx.label("subjects", "manager_digest", center=ctx.center.name, date=ctx.today_iso)
+    intro = ctx.label("mail", "manager_intro", center=ctx.center.name, date=ctx.today_iso)
+    doc = _document(ctx, subject, "manager", intro, [section])
+    return ctx.message("manager_digest", ctx.today_iso, "manager", subject, doc,
+                       tuple(row.record_id for row in section.rows))
+
+
+def _figure(value: Any) -> str:
+    if value == "" or value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _weekly_review(ctx: _Context) -> OutgoingMessage:
+    ev, vocabulary = ctx.evaluation, ctx.vocabulary
+    layout = vocabulary.layout("weekly")  # 週次, then the figures week_counts returns, in order
+    this_monday = monday_of(ctx.today)
+    week_start = this_monday - 7
+    week = iso_week(week_start)
+    received = ev["received"].to_numpy()
+    cohort = ev[(received >= week_start) & (received < week_start + 7)]
+    window = ctx.config.review_window_days
+
+    figures = summaries.week_counts(cohort)
+    figure_rows = [(name, _figure(value)) for name, value in zip(layout[1:], figures)]
+    figure_rows.append((vocabulary.label("weekly", "never_reviewed", days=window),
+                        str(summaries.never_reviewed_count(ev, ctx.today, window))))
+    blocks: list = [Table(f"{ctx.label('sections', 'week_figures')} {week}",
+                          (ctx.label("mail", "col_item"), ctx.label("mail", "col_value")), tuple(figure_rows))]
+
+    # The chart: the 8 complete weeks ending with the reviewed one.
+    starts = [week_start - 7 * back for back in range(TREND_WEEKS - 1, -1, -1)]
+    trend = [summaries.week_counts(ev[(received >= start) & (received < start + 7)]) for start in starts]
+    picked = (0, 1, 4)  # received, finished, escalated to the supervisor (week_counts positions)
+    names = tuple(layout[index + 1] for index in picked)
+    series = [[int(counts[index]) for counts in trend] for index in picked]
+    labels = [iso_week(start).split("-")[1] for start in starts]
+    cid = f"trend.{week}.{hashlib.sha256(ctx.center.name.encode('utf-8')).hexdigest()[:8]}@{ctx.domain}"
+    colors = tuple(hex_color(color) for color in SERIES_COLORS)
+    numbers = Table(ctx.label("sections", "trend"), (layout[0], *names),
+                    tuple((iso_week(start), *(str(values[i]) for values in series)) for i, start in enumerate(starts)),
+                    swatches=colors)
+    blocks.append(Chart(ctx.label("sections", "trend"), cid, ctx.label("mail", "chart_alt"),
+                        tuple(zip(colors, names)), ctx.label("mail", "chart_legend"), numbers))
+
+    compact = (0, 1, 7, 4)  # received, finished, still open, escalated to the supervisor
+    for title, column, name_of in (
+        ("by_category", "category", lambda key: vocabulary.label("categories", key)),
+        ("by_department", "department", lambda name: name or vocabulary.label("weekly", "unassigned")),
+    ):
+        groups = vocabulary.keys("categories") if column == "category" else sorted(set(cohort[column]))
+        rows = []
+        for group in groups:
+            members = cohort[cohort[column] == group]
+            if len(members):
+                counts = summaries.week_counts(members)
+                rows.append((name_of(group), *(_figure(counts[index]) for index in compact)))
+        if rows:
+            blocks.append(Table(ctx.label("sections", title),
+                                (vocabulary.label("weekly", column), *(layout[index + 1] for index in compact)), tuple(rows)))
+
+    lacking = summaries.oldest_first(cohort[cohort["manager_review"] == ""])
+    blocks.append(_section(ctx, ctx.label("sections", "lacking_manager_review"), lacking, vocabulary.main_tab_title,
+                           where=ctx.label("mail", "where_week", start=iso(week_start), end=iso(week_start + 6))))
+
+    subject = ctx.label("subjects", "weekly_review", center=ctx.center.name, week=week)
+    intro = ctx.label("mail", "weekly_intro", center=ctx.center.name, week=week,
+                      start=iso(week_start), end=iso(week_start + 6))
+    doc = _document(ctx, subject, "manager", intro, blocks)
+    png = grouped_bar_chart(labels, series)
+    listed = tuple(row.record_id for row in blocks[-1].rows)
+    return ctx.message("weekly_review", week, "manager", subject, doc, listed, (InlineImage(cid, png),))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,14 @@ class OutgoingMessage:
     images: tuple[InlineImage, ...] = ()
 
 
-@dataclass(frozen=True)
-class CellWrite:
+class CellWrite(NamedTuple):
     """A worker cell to write. `row` is the 1-based sheet row number at read time; `record_id`
     is the id the row carries after this cycle and `anchor` what identified the row at read time
     (its old id, or a fingerprint of its staff cells for a row that had none), so a backend that
-    can see live edits may place the write by identity rather than position."""
+    can see live edits may place the write by identity rather than position.
+
+    A named tuple rather than a frozen dataclass: a first cycle on a big sheet makes millions of
+    them, and a tuple is built in half the time and memory."""
 
     row: int
     column: int  # 1-based sheet column

@@ -33,6 +33,7 @@ CLOSED_STATUSES = ("completed", "unresolvable")
 # Notes kept while the row stays open: they describe what happened to the row, which a later
 # run can no longer see (the duplicate is renumbered, the old status overwritten).
 STICKY_NOTES = ("duplicate_id", "reopened")
+DATE_KEYS = ("received_at", "completed_at")
 
 
 @dataclass(frozen=True)
@@ -49,33 +50,106 @@ def _cell_text(value: object) -> str:
     return normalize_text(value)
 
 
-def text_of(values: pd.Series) -> pd.Series:
-    """Cells as trimmed text ("" for blank); numbers that are whole print without ".0".
+def cell_texts(values) -> np.ndarray:
+    """Cells as trimmed text ("" for blank), as an object array; whole numbers print without ".0".
 
-    Text cells repeat a lot (categories, departments, statuses): each distinct string is
-    trimmed once. Other values are not cached, since 1, 1.0 and True would share a key."""
+    The hot loop of a cycle (it runs over nearly every cell of the sheet). A column of text
+    (the usual case) is hashed into its distinct strings in C, each trimmed once; any other
+    column goes cell by cell through `_cell_text`, never looked up by value, since 1, 1.0 and
+    True are equal as keys but not as text."""
+    array = _object_array(values)
+    try:
+        codes, distinct = pd.factorize(array)
+    except TypeError:  # an unhashable cell value
+        return _texts_one_by_one(array)
+    distinct = distinct.tolist()
+    if all(type(value) is str for value in distinct) and _only_none_or_nan(array, codes):
+        texts = np.empty(len(distinct) + 1, dtype=object)
+        texts[:-1] = [value.strip() for value in distinct]
+        texts[-1] = ""  # code -1: an empty cell
+        return texts[codes]
+    return _texts_one_by_one(array)
+
+
+def _object_array(values) -> np.ndarray:
+    if isinstance(values, (pd.Series, pd.Index)):
+        return values.to_numpy(dtype=object)
+    if isinstance(values, np.ndarray) and values.dtype == object:
+        return values
+    array = np.empty(len(values), dtype=object)
+    array[:] = list(values)
+    return array
+
+
+def _only_none_or_nan(array: np.ndarray, codes: np.ndarray) -> bool:
+    """Whether every cell factorize took as missing is None or a float NaN (what backends give),
+    not some other null (pd.NaT, pd.NA) whose text would not be blank."""
+    missing = codes < 0
+    if not missing.any():
+        return True
+    values = array[missing]
+    others = values[~np.equal(values, None)]
+    return all(type(value) is float and value != value for value in others.tolist())
+
+
+def _texts_one_by_one(array: np.ndarray) -> np.ndarray:
+    items = array.tolist()
     cache: dict[str, str] = {}
-    out = []
-    append = out.append
-    for value in values.tolist():
+    out = np.empty(len(items), dtype=object)
+    texts = []
+    for value in items:
         if type(value) is str:
             text = cache.get(value)
             if text is None:
                 text = cache[value] = value.strip()
-            append(text)
         elif value is None:
-            append("")
+            text = ""
         else:
-            append(_cell_text(value))
-    return pd.Series(out, index=values.index, dtype=object)
+            text = _cell_text(value)
+        texts.append(text)
+    out[:] = texts
+    return out
 
 
-def staff_rows(texts: dict[str, pd.Series], vocabulary: Vocabulary, index: pd.Index) -> np.ndarray:
+def text_of(values: pd.Series) -> pd.Series:
+    """Cells as trimmed text ("" for blank); numbers that are whole print without ".0"."""
+    return pd.Series(cell_texts(values), index=values.index, dtype=object)
+
+
+def texts_where(values, mask: np.ndarray) -> np.ndarray:
+    """`cell_texts(values)` at the positions of `mask`, "" elsewhere (text needed for a few rows)."""
+    array = _object_array(values)
+    out = np.full(len(array), "", dtype=object)
+    positions = np.flatnonzero(mask)
+    if len(positions):
+        out[positions] = [_cell_text(value) for value in array[positions].tolist()]
+    return out
+
+
+def map_distinct(values: np.ndarray, function) -> np.ndarray:
+    """`function` applied to each distinct value once (values: cell texts, keys, or None)."""
+    array = _object_array(values)
+    try:
+        codes, distinct = pd.factorize(array)
+    except TypeError:
+        codes = None
+    if codes is not None and not (codes < 0).any():
+        results = np.empty(len(distinct), dtype=object)
+        results[:] = [function(value) for value in distinct.tolist()]
+        return results[codes]
+    items = array.tolist()
+    lookup = {value: function(value) for value in set(items)}
+    out = np.empty(len(items), dtype=object)
+    out[:] = [lookup[value] for value in items]
+    return out
+
+
+def staff_rows(filled: dict[str, np.ndarray], vocabulary: Vocabulary, index: pd.Index) -> np.ndarray:
     """True for rows with at least one staff cell filled; other rows are ignored (SPEC 2.1)."""
-    filled = np.zeros(len(index), dtype=bool)
+    any_filled = np.zeros(len(index), dtype=bool)
     for column in vocabulary.staff_columns:
-        filled |= (texts[column.key] != "").to_numpy()
-    return filled
+        any_filled |= filled[column.key]
+    return any_filled
 
 
 def issued_sequences(record_ids) -> dict[str, int]:
@@ -100,29 +174,36 @@ def assign_record_ids(
     the event log — so none is reused.
     """
     current = existing.tolist()
-    day_names: dict[int, str] = {}
-    highest = dict(already_issued)
-    for day, seq in issued_sequences(current).items():
-        highest[day] = max(seq, highest.get(day, 0))
-    seen: set[str] = set()
-    ids: list[str] = []
-    is_new = np.zeros(len(current), dtype=bool)
-    duplicate = np.zeros(len(current), dtype=bool)
-    for position, record_id in enumerate(current):
-        if ID_PATTERN.match(record_id) and record_id not in seen:
-            seen.add(record_id)
-            ids.append(record_id)
-            continue
-        duplicate[position] = record_id in seen
-        ordinal = int(id_dates[position])
-        day = day_names.get(ordinal)
-        if day is None:
-            day = day_names[ordinal] = dt.date.fromordinal(ordinal).strftime("%Y%m%d")
-        highest[day] = highest.get(day, 0) + 1
-        new_id = f"R{day}-{highest[day]:03d}"
-        seen.add(new_id)
-        ids.append(new_id)
-        is_new[position] = True
+    n = len(current)
+    match = ID_PATTERN.match
+    well_formed = np.fromiter((bool(record_id) and match(record_id) is not None for record_id in current),
+                              dtype=bool, count=n)
+    # New ids continue above every sequence in use, so they never equal an id on the sheet: a
+    # well-formed id is kept exactly when it is the first row holding it.
+    repeated = pd.Series(current, dtype=object).duplicated(keep="first").to_numpy() if n else np.zeros(0, dtype=bool)
+    duplicate = well_formed & repeated
+    is_new = ~(well_formed & ~repeated)
+    ids = list(current)
+    positions = np.flatnonzero(is_new).tolist()
+    if positions:
+        day_names: dict[int, str] = {}
+        for position in positions:
+            ordinal = int(id_dates[position])
+            if ordinal not in day_names:
+                day_names[ordinal] = dt.date.fromordinal(ordinal).strftime("%Y%m%d")
+        wanted_days = set(day_names.values())
+        highest = {day: seq for day, seq in already_issued.items() if day in wanted_days}
+        for record_id in np.asarray(current, dtype=object)[well_formed].tolist():
+            found = match(record_id)
+            day = found.group(1)
+            if day in wanted_days:
+                seq = int(found.group(2))
+                if seq > highest.get(day, 0):
+                    highest[day] = seq
+        for position in positions:
+            day = day_names[int(id_dates[position])]
+            highest[day] = highest.get(day, 0) + 1
+            ids[position] = f"R{day}-{highest[day]:03d}"
     return pd.Series(ids, index=existing.index, dtype=object), is_new, duplicate
 
 
@@ -139,29 +220,43 @@ def evaluate(
     The result's index is the sheet row number; columns: the five worker values as they are to
     be written (record_id, owner, status, due_date, system_note) and facts for summaries and
     events (status_key, role, level_reached, received, completed, age, category, …).
+
+    Vectorised over the whole sheet: per-row Python work is limited to what each distinct value
+    needs (a category, a status word, a date typed as text is read once) and to the rows that
+    need it (notes, new ids).
     """
-    all_texts = {key: text_of(sheet[key]) for key in sheet.columns}
-    keep = staff_rows(all_texts, vocabulary, sheet.index)
-    sheet = sheet.loc[keep]
-    texts = {key: series[keep] for key, series in all_texts.items()}
+    # Text of every column the rules read (the worker's own owner / due date are only written).
+    # The two date columns are parsed instead; their text is needed only where it is unreadable.
+    read_keys = [c.key for c in vocabulary.staff_columns if c.key not in DATE_KEYS] + ["record_id", "status", "system_note"]
+    all_texts = {key: cell_texts(sheet[key]) for key in read_keys}
+    all_dates = {key: parse_dates(sheet[key]) for key in DATE_KEYS}
+    all_filled = {key: np.asarray(values != "", dtype=bool) for key, values in all_texts.items()}
+    all_filled.update({key: ~parsed.blank for key, parsed in all_dates.items()})
+    keep = staff_rows(all_filled, vocabulary, sheet.index)
+    if keep.all():
+        texts, filled, dates = all_texts, all_filled, all_dates
+    else:
+        sheet = sheet.loc[keep]
+        texts = {key: values[keep] for key, values in all_texts.items()}
+        filled = {key: values[keep] for key, values in all_filled.items()}
+        dates = {key: ParsedDates(p.ordinal[keep], p.blank[keep], p.readable[keep]) for key, p in all_dates.items()}
     n = len(sheet)
-    received = parse_dates(sheet["received_at"])
-    completed = parse_dates(sheet["completed_at"])
+    received, completed = dates["received_at"], dates["completed_at"]
+    for key, parsed in dates.items():
+        texts[key] = texts_where(sheet[key], parsed.unreadable)
     D, C = received.ordinal, completed.ordinal
     received_ok = received.readable & (D <= today)
     received_future = received.readable & (D > today)
 
-    filled = {key: (series != "").to_numpy() for key, series in texts.items()}
-
     # Categories and their ladders (SPEC 3.1 and the per-category overrides).
-    category = texts["category"].map(lambda t: vocabulary.parse("categories", t) or "other" if t else "other")
-    unknown_category = filled["category"] & texts["category"].map(lambda t: vocabulary.parse("categories", t) is None).to_numpy()
-    unknown_channel = filled["channel"] & texts["channel"].map(lambda t: vocabulary.parse("channels", t) is None).to_numpy()
-    satisfaction = texts["satisfaction"].map(lambda t: vocabulary.parse("satisfaction", t) or "")
-    unknown_satisfaction = filled["satisfaction"] & (satisfaction == "").to_numpy()
-    ladders = [escalation.ladder_for(key) for key in category.tolist()]
-    to_supervisor = np.fromiter((l.supervisor_after_days for l in ladders), dtype=np.int64, count=n)
-    to_manager = np.fromiter((l.manager_after_days for l in ladders), dtype=np.int64, count=n)
+    category_word = map_distinct(texts["category"], lambda t: vocabulary.parse("categories", t))
+    category = map_distinct(category_word, lambda key: key or "other")
+    unknown_category = filled["category"] & _is_none(category_word)
+    unknown_channel = filled["channel"] & _is_none(map_distinct(texts["channel"], lambda t: vocabulary.parse("channels", t)))
+    satisfaction = map_distinct(texts["satisfaction"], lambda t: vocabulary.parse("satisfaction", t) or "")
+    unknown_satisfaction = filled["satisfaction"] & np.asarray(satisfaction == "", dtype=bool)
+    to_supervisor = map_distinct(category, lambda key: escalation.ladder_for(key).supervisor_after_days).astype(np.int64)
+    to_manager = map_distinct(category, lambda key: escalation.ladder_for(key).manager_after_days).astype(np.int64)
 
     known = np.concatenate([D[received_ok], C[completed.readable], [today]])
     counter = day_counter(escalation.day_basis, int(known.min()), int(max(known.max(), today)), today)
@@ -219,38 +314,43 @@ def evaluate(
 
     # Record ids (SPEC 2.2): unreadable or future dates take today's date.
     id_dates = np.where(received_ok, D, today)
-    record_ids, id_is_new, id_duplicate = assign_record_ids(texts["record_id"], id_dates, already_issued or {})
+    record_ids, id_is_new, id_duplicate = assign_record_ids(
+        pd.Series(texts["record_id"], dtype=object), id_dates, already_issued or {})
 
     # What the previous run wrote, read back: the state events are computed against.
-    previous_status = texts["status"].map(lambda t: vocabulary.parse("statuses", t) or "")
+    previous_status = map_distinct(texts["status"], lambda t: vocabulary.parse("statuses", t) or "")
     previous_notes = texts["system_note"]
     is_open = ~closed
-    reopened = previous_status.isin(CLOSED_STATUSES).to_numpy() & is_open
+    reopened = ((previous_status == "completed") | (previous_status == "unresolvable")) & is_open
 
     notes = _notes(
-        vocabulary=vocabulary, n=n, sheet=sheet, received=received, completed=completed,
+        vocabulary=vocabulary, n=n, received=received, completed=completed,
         received_future=received_future, filled=filled, missing_contact=missing_contact,
         completed_future=completed_future, completed_before=completed_before,
-        completed_valid=completed_valid, reason_too_early=reason & ~closed,
+        reason_too_early=reason & ~closed,
         unknown_channel=unknown_channel, unknown_category=unknown_category,
         unknown_satisfaction=unknown_satisfaction, texts=texts,
         duplicate=id_duplicate, reopened=reopened, is_open=is_open, previous_notes=previous_notes,
     )
 
-    status_labels = np.array([vocabulary.label("statuses", s) for s in status], dtype=object)
-    owner_labels = np.array([_owner_label(vocabulary, r, people) for r in role], dtype=object)
-    due_text = np.array([iso(d) for d in due], dtype=object)
+    status_labels = map_distinct(status, lambda key: vocabulary.label("statuses", key))
+    owner_labels = map_distinct(role, lambda key: _owner_label(vocabulary, key, people))
+    due_text = _iso_texts(due)
+
+    def text_column(values: np.ndarray) -> pd.Series:
+        # Object columns, not pandas' inferred "str": cheap to build and to turn back into lists.
+        return pd.Series(values, index=sheet.index, dtype=object, copy=False)
 
     return pd.DataFrame(
         {
-            "record_id": record_ids.to_numpy(),
-            "owner": owner_labels,
-            "status": status_labels,
-            "due_date": due_text,
-            "system_note": notes,
-            "status_key": status,
-            "previous_status": previous_status.to_numpy(),
-            "role": role,
+            "record_id": text_column(record_ids.to_numpy()),
+            "owner": text_column(owner_labels),
+            "status": text_column(status_labels),
+            "due_date": text_column(due_text),
+            "system_note": text_column(notes),
+            "status_key": text_column(status),
+            "previous_status": text_column(previous_status),
+            "role": text_column(role),
             "is_open": is_open,
             "level_reached": level_reached,
             "id_is_new": id_is_new,
@@ -261,21 +361,32 @@ def evaluate(
             "age_at_close": age_at_close,
             "due": due,
             "to_supervisor": to_supervisor,
-            "category": category.to_numpy(),
-            "satisfaction": satisfaction.to_numpy(),
-            "satisfaction_text": texts["satisfaction"].to_numpy(),
-            "room": texts["room"].to_numpy(),
-            "owner_name": texts["owner_name"].to_numpy(),
-            "phone": texts["phone"].to_numpy(),
-            "matter": texts["matter"].to_numpy(),
-            "department": texts["department"].to_numpy(),
-            "result": texts["result"].to_numpy(),
-            "recorded_by": texts["recorded_by"].to_numpy(),
-            "supervisor_review": texts["supervisor_review"].to_numpy(),
-            "manager_review": texts["manager_review"].to_numpy(),
+            "category": text_column(category),
+            "satisfaction": text_column(satisfaction),
+            "satisfaction_text": text_column(texts["satisfaction"]),
+            "room": text_column(texts["room"]),
+            "owner_name": text_column(texts["owner_name"]),
+            "phone": text_column(texts["phone"]),
+            "matter": text_column(texts["matter"]),
+            "department": text_column(texts["department"]),
+            "result": text_column(texts["result"]),
+            "recorded_by": text_column(texts["recorded_by"]),
+            "supervisor_review": text_column(texts["supervisor_review"]),
+            "manager_review": text_column(texts["manager_review"]),
         },
         index=sheet.index,
     )
+
+
+def _is_none(values: np.ndarray) -> np.ndarray:
+    return np.fromiter((value is None for value in values.tolist()), dtype=bool, count=len(values))
+
+
+def _iso_texts(ordinals: np.ndarray) -> np.ndarray:
+    """`iso()` of each day ordinal, each distinct day formatted once."""
+    distinct, inverse = np.unique(ordinals, return_inverse=True)
+    labels = np.array([iso(day) for day in distinct.tolist()], dtype=object)
+    return labels[inverse.reshape(-1)] if len(ordinals) else np.empty(0, dtype=object)
 
 
 def _owner_label(vocabulary: Vocabulary, role: str, people: People) -> str:
@@ -284,18 +395,25 @@ def _owner_label(vocabulary: Vocabulary, role: str, people: People) -> str:
     return f"{label}（{person.name}）" if person and person.name else label
 
 
-def _notes(*, vocabulary, n, sheet, received: ParsedDates, completed: ParsedDates, received_future,
-           filled, missing_contact, completed_future, completed_before, completed_valid,
+def _notes(*, vocabulary, n, received: ParsedDates, completed: ParsedDates, received_future,
+           filled, missing_contact, completed_future, completed_before,
            reason_too_early, unknown_channel, unknown_category, unknown_satisfaction, texts,
            duplicate, reopened, is_open, previous_notes) -> np.ndarray:
-    parts: list[list[str]] = [[] for _ in range(n)]
+    """系統提示 of each row: its notes in a fixed order, `；`-separated. Only rows with a
+    note are visited (on a sheet kept well, a small share)."""
+    parts: dict[int, list[str]] = {}
 
-    def add(mask: np.ndarray, key: str, values: pd.Series | None = None):
-        for position in np.flatnonzero(mask):
-            if values is None:
-                parts[position].append(vocabulary.label("notes", key))
-            else:
-                parts[position].append(vocabulary.label("notes", key, value=values.iloc[position]))
+    def add(mask: np.ndarray, key: str, values: np.ndarray | None = None):
+        positions = np.flatnonzero(mask).tolist()
+        if not positions:
+            return
+        if values is None:
+            label = vocabulary.label("notes", key)
+            for position in positions:
+                parts.setdefault(position, []).append(label)
+        else:
+            for position in positions:
+                parts.setdefault(position, []).append(vocabulary.label("notes", key, value=values[position]))
 
     received_text = texts["received_at"]
     completed_text = texts["completed_at"]
@@ -313,8 +431,13 @@ def _notes(*, vocabulary, n, sheet, received: ParsedDates, completed: ParsedDate
     add(unknown_channel, "unknown_channel", texts["channel"])
     add(unknown_category, "unknown_category", texts["category"])
     add(unknown_satisfaction, "unknown_satisfaction", texts["satisfaction"])
+    previous = previous_notes.tolist()
     for key, fresh in (("duplicate_id", duplicate), ("reopened", reopened)):
         label = vocabulary.label("notes", key)
-        carried = np.fromiter((label in note for note in previous_notes.tolist()), dtype=bool, count=n)
+        carried = np.zeros(n, dtype=bool)
+        carried[[position for position, note in enumerate(previous) if note and label in note]] = True
         add(fresh | (carried & is_open), key)
-    return np.array([NOTE_SEPARATOR.join(p) for p in parts], dtype=object)
+    notes = np.full(n, "", dtype=object)
+    for position, row_notes in parts.items():
+        notes[position] = NOTE_SEPARATOR.join(row_notes)
+    return notes

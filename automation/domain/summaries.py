@@ -52,41 +52,36 @@ def follow_up(evaluation: pd.DataFrame, today: int) -> pd.DataFrame:
     return rows.iloc[order]
 
 
+def _columns(rows: pd.DataFrame, keys: tuple[str, ...]):
+    """The rows' values of `keys`, row by row (plain lists: cheaper than itertuples)."""
+    return zip(*(rows[key].tolist() for key in keys)) if len(rows) else iter(())
+
+
+_QUEUE_KEYS = ("record_id", "received", "room", "owner_name", "phone", "category", "matter", "department",
+               "status", "due_date", "age")
+
+
 def queue_rows(rows: pd.DataFrame, vocabulary: Vocabulary) -> list[list[Any]]:
-    out = []
-    for record in rows.itertuples():
-        out.append([
-            record.record_id,
-            iso(record.received),
-            record.room,
-            record.owner_name,
-            mask_phone(record.phone),
-            vocabulary.label("categories", record.category),
-            record.matter,
-            record.department,
-            record.status,
-            record.due_date,
-            int(record.age) if record.age >= 0 else "",
-        ])
-    return out
+    categories = {key: vocabulary.label("categories", key) for key in set(rows["category"].tolist())}
+    return [
+        [record_id, iso(received), room, owner_name, mask_phone(phone), categories[category], matter, department,
+         status, due_date, int(age) if age >= 0 else ""]
+        for record_id, received, room, owner_name, phone, category, matter, department, status, due_date, age
+        in _columns(rows, _QUEUE_KEYS)
+    ]
+
+
+_FOLLOW_UP_KEYS = ("record_id", "received", "room", "owner_name", "phone", "category", "matter", "department",
+                   "completed", "result")
 
 
 def follow_up_rows(rows: pd.DataFrame, vocabulary: Vocabulary, today: int) -> list[list[Any]]:
+    categories = {key: vocabulary.label("categories", key) for key in set(rows["category"].tolist())}
     return [
-        [
-            record.record_id,
-            iso(record.received),
-            record.room,
-            record.owner_name,
-            mask_phone(record.phone),
-            vocabulary.label("categories", record.category),
-            record.matter,
-            record.department,
-            iso(record.completed),
-            record.result,
-            int(today - record.completed),
-        ]
-        for record in rows.itertuples()
+        [record_id, iso(received), room, owner_name, mask_phone(phone), categories[category], matter, department,
+         iso(completed), result, int(today - completed)]
+        for record_id, received, room, owner_name, phone, category, matter, department, completed, result
+        in _columns(rows, _FOLLOW_UP_KEYS)
     ]
 
 

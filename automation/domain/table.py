@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import zip_longest
 
+import numpy as np
 import pandas as pd
 
 from ..errors import SheetUnusableError
@@ -34,12 +36,16 @@ def build_main_table(header: list[object], rows: list[list[object]], vocabulary:
             f"「{vocabulary.header('phone')}」至少一個表頭；本次未寫入任何內容"
         )
     width = len(header)
+    # Rows may be ragged (Google leaves out trailing empty cells): transposed in one go, short
+    # rows padded with None, instead of a look-up per cell.
+    by_position = list(zip_longest(*rows, fillvalue=None)) if rows else []
+    index = pd.RangeIndex(2, 2 + len(rows))
     data = {}
     for column in vocabulary.columns:
         position = positions.get(column.key)
-        if position is None:
-            data[column.key] = [None] * len(rows)
-        else:
-            data[column.key] = [row[position] if position < len(row) else None for row in rows]
-    frame = pd.DataFrame(data, index=pd.RangeIndex(2, 2 + len(rows)), dtype=object)
+        values = np.empty(len(rows), dtype=object)
+        if position is not None and position < len(by_position):
+            values[:] = by_position[position]
+        data[column.key] = pd.Series(values, index=index, dtype=object, copy=False)
+    frame = pd.DataFrame(data, index=index)
     return MainTable(frame, positions, width)

@@ -1,0 +1,300 @@
+"""`init` on a Google spreadsheet (SPEC 5, 2.2; issue 4 point 5).
+
+Makes sure the spreadsheet has the main tab with every header (missing ones added at the right
+end, right of any column holding a value), the generated tabs, a frozen header row, drop-downs
+for 接待渠道 / 類別 / 回訪滿意度, date validation for the date columns, a conditional format that
+highlights overdue open rows, and the access of SPEC 2.2 as protected ranges:
+無法處理原因 and 經理審核 editable only by the manager, 主管審核 by the supervisor and the manager
+(their configured Google accounts), plus the service account; the worker columns and the
+generated tabs protected warning-only.
+
+Idempotent: what is already as wanted is left alone, and a second `init` sends nothing and
+returns no change. The protections and the rule it made are recognised as its own by their
+description / a marker inside the formula, so staff's own protections and rules are never
+touched. Cell values are never changed, except header cells it adds. It reads the layout, the
+main tab's values and the validation of its first data row (3 requests), then sends one
+`spreadsheets.batchUpdate` when something is to change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gspread.exceptions import APIError
+
+from ...vocabulary import Vocabulary, normalize_text
+from ..backend import Layout
+from . import batch
+from .http import CredentialsRefused, GoogleUnreachable
+
+# How the worker's protections and rule are recognised (either spelling: `language` may change).
+PREFIXES = ("【接待記錄自動化】", "【接待记录自动化】")
+OVERDUE_MARK = 'N("reception-worker:overdue")=0'
+OVERDUE_COLOR = {"red": 0.988, "green": 0.859, "blue": 0.851}
+
+WORDS = {
+    "zh-Hant": {
+        "prefix": PREFIXES[0], "manager_only": "僅經理可編輯", "supervisor_and_manager": "僅客服主管與經理可編輯",
+        "worker_column": "由程式填寫，請勿手改", "generated_tab": "由程式生成，請勿手改",
+        "manager": "經理", "supervisor": "客服主管",
+    },
+    "zh-Hans": {
+        "prefix": PREFIXES[1], "manager_only": "仅经理可编辑", "supervisor_and_manager": "仅客服主管与经理可编辑",
+        "worker_column": "由程序填写，请勿手改", "generated_tab": "由程序生成，请勿手改",
+        "manager": "经理", "supervisor": "客服主管",
+    },
+}
+
+
+def initialize(backend, layout: Layout) -> list[str]:
+    try:
+        return _initialize(backend, layout)
+    except (APIError, PermissionError, GoogleUnreachable, CredentialsRefused) as error:
+        raise backend.translator.translate(error, writing=True) from None
+    finally:
+        backend._layout = None  # protections and rules changed: read the layout afresh next time
+
+
+def _language(layout: Layout) -> str:
+    return "zh-Hans" if layout.main_title == Vocabulary("zh-Hans").main_tab_title else "zh-Hant"
+
+
+def _initialize(backend, layout: Layout) -> list[str]:
+    from .backend import _Batch
+
+    language = _language(layout)
+    words = WORDS[language]
+    vocabulary = Vocabulary(language)
+    sheet = backend._fetch_layout()
+    work = _Batch()
+    requests = work.phases[0]
+    changes: list[str] = []
+
+    main = next((sheet.tabs[t] for t in layout.main_titles if t in sheet.tabs), None)
+    if main is None:
+        sheet_id = sheet.new_sheet_id(work.sheet_ids)
+        columns = max(26, len(layout.headers))
+        requests.append(batch.add_sheet(sheet_id, layout.main_title, 1000, columns, index=0))
+        requests.append(batch.header_cells(sheet_id, 0, layout.headers))
+        changes.append(f"新增分頁「{layout.main_title}」")
+        main_id, main_title, grid_columns, frozen = sheet_id, layout.main_title, columns, 1
+        positions = {key: i for i, key in enumerate(layout.header_keys)}
+        header = list(layout.headers)
+        validations: list[Any] = []
+    else:
+        main_id, main_title, grid_columns, frozen = main.sheet_id, main.title, main.columns, main.frozen_rows
+        answer = backend._call(lambda: backend.http.values_batch_get(
+            backend.key, [batch.quote_title(main.title)], params={"valueRenderOption": "UNFORMATTED_VALUE"}))
+        values = answer.get("valueRanges", [{}])[0].get("values", [])
+        header = [normalize_text(v) for v in (values[0] if values else [])]
+        while header and not header[-1]:
+            header.pop()
+        positions = vocabulary.match_headers(header)
+        # Right of every column holding a value in any row: staff may type in a column they gave
+        # no header, and a worker header there would make the worker overwrite their cells.
+        last_used = max((i + 1 for row in values for i, v in enumerate(row) if v not in ("", None)), default=0)
+        column = max(len(header), last_used)
+        added = []
+        for key, text in zip(layout.header_keys, layout.headers):
+            if key in positions:
+                continue
+            positions[key] = column
+            header += [""] * (column - len(header)) + [text]
+            added.append(text)
+            column += 1
+            changes.append(f"分頁「{main.title}」新增表頭「{text}」")
+        if column > grid_columns:
+            requests.append(batch.append_dimension(main_id, "COLUMNS", column - grid_columns))
+            grid_columns = column
+        if added:
+            requests.append(batch.header_cells(main_id, column - len(added), added))
+        validations = _first_row_validations(backend, main) if main.rows >= 2 else []
+    if frozen < 1:
+        requests.append({"updateSheetProperties": {"properties": {"sheetId": main_id, "gridProperties": {
+            "frozenRowCount": 1}}, "fields": "gridProperties.frozenRowCount"}})
+        changes.append("凍結表頭行")
+
+    # Columns are named as the sheet spells them (a sheet keeps its headers' spelling).
+    header_of = {}
+    for key, text in zip(layout.header_keys, layout.headers):
+        position = positions.get(key)
+        found = header[position] if position is not None and position < len(header) else ""
+        header_of[key] = found or text
+    for key, rule, what in [*((k, _choice_rule(o), "下拉選項") for k, o in layout.choices.items()),
+                            *((k, _date_rule(), "日期驗證") for k in layout.date_keys)]:
+        if key not in positions:
+            continue
+        position = positions[key]
+        current = validations[position] if position < len(validations) else None
+        if _same_rule(current, rule):
+            continue
+        requests.append({"setDataValidation": {"range": {
+            "sheetId": main_id, "startRowIndex": 1, "startColumnIndex": position, "endColumnIndex": position + 1},
+            "rule": rule}})
+        changes.append(f"「{header_of[key]}」加上{what}")
+
+    _overdue_rule(requests, changes, main, main_id, positions, vocabulary)
+
+    tabs: dict[str, int] = {}
+    for title, tab_header in layout.tabs.items():
+        if title in sheet.tabs:
+            tabs[title] = sheet.tabs[title].sheet_id
+            continue
+        other = next((t for key in vocabulary.generated_tab_keys if title in vocabulary.tab_titles(key)
+                      for t in vocabulary.tab_titles(key) if t != title and t in sheet.tabs), None)
+        if other is not None:
+            requests.append(batch.rename_sheet(sheet.tabs[other].sheet_id, title))
+            tabs[title] = sheet.tabs[other].sheet_id
+            changes.append(f"分頁「{other}」改名為「{title}」")
+            continue
+        sheet_id = sheet.new_sheet_id(work.sheet_ids)
+        requests.append(batch.add_sheet(sheet_id, title, 100, max(len(tab_header), 1)))
+        requests.append(batch.header_cells(sheet_id, 0, tab_header))
+        tabs[title] = sheet_id
+        changes.append(f"新增分頁「{title}」")
+
+    wanted = _wanted_protections(layout, words, positions, header_of, main_id, tabs, backend.client_email)
+    existing = [p for tab in sheet.tabs.values() for p in tab.protected
+                if str(p.get("description", "")).startswith(PREFIXES)]
+    matched: set[int] = set()
+    for want, change, note in wanted:
+        found = next((p for p in existing if _range_key(p.get("range", {})) == _range_key(want["range"])
+                      and p["protectedRangeId"] not in matched), None)
+        if found is not None:
+            matched.add(found["protectedRangeId"])
+            if _same_protection(found, want):
+                continue
+            requests.append({"updateProtectedRange": {
+                "protectedRange": {**want, "protectedRangeId": found["protectedRangeId"]},
+                "fields": "description,warningOnly,editors"}})
+        else:
+            requests.append({"addProtectedRange": {"protectedRange": want}})
+        changes.append(change)
+        if note:
+            changes.append(note)
+    for stale in existing:
+        if stale["protectedRangeId"] not in matched:
+            requests.append({"deleteProtectedRange": {"protectedRangeId": stale["protectedRangeId"]}})
+            changes.append(f"移除過時的保護範圍「{stale.get('description', '')}」")
+
+    if requests:
+        backend._send(sheet, work)
+    return changes
+
+
+def _first_row_validations(backend, main) -> list[Any]:
+    """The data validation of each cell of row 2 (what a column's drop-down looks like)."""
+    answer = backend._call(lambda: backend.http.fetch_sheet_metadata(backend.key, params={
+        "ranges": [f"{batch.quote_title(main.title)}!2:2"],
+        "fields": "sheets(data(rowData(values(dataValidation))))"}))
+    try:
+        cells = answer["sheets"][0]["data"][0]["rowData"][0]["values"]
+    except (KeyError, IndexError):
+        return []
+    return [cell.get("dataValidation") for cell in cells]
+
+
+def _choice_rule(options: list[str]) -> dict:
+    return {"condition": {"type": "ONE_OF_LIST", "values": [{"userEnteredValue": o} for o in options]},
+            "showCustomUi": True}
+
+
+def _date_rule() -> dict:
+    return {"condition": {"type": "DATE_IS_VALID"}}
+
+
+def _same_rule(current: Any, wanted: dict) -> bool:
+    if not isinstance(current, dict):
+        return False
+    return (current.get("condition") == wanted["condition"] and bool(current.get("strict")) == bool(wanted.get("strict"))
+            and bool(current.get("showCustomUi")) == bool(wanted.get("showCustomUi")))
+
+
+def _overdue_formula(positions: dict[str, int], vocabulary: Vocabulary) -> str | None:
+    if "due_date" not in positions or "status" not in positions:
+        return None
+    due = f"${batch.column_letters(positions['due_date'])}2"
+    status = f"${batch.column_letters(positions['status'])}2"
+    closed = sorted({label for key in ("completed", "unresolvable")
+                     for label in (Vocabulary("zh-Hant").label("statuses", key), Vocabulary("zh-Hans").label("statuses", key))})
+    not_closed = ",".join(f'{status}<>"{label}"' for label in closed)
+    return f"=AND({OVERDUE_MARK},LEN({due})>0,IFERROR(DATEVALUE({due}),{due})<TODAY(),{not_closed})"
+
+
+def _overdue_rule(requests: list, changes: list, main, main_id: int, positions: dict[str, int],
+                  vocabulary: Vocabulary) -> None:
+    """Highlight rows whose 處理時限 has passed while the item is still open."""
+    formula = _overdue_formula(positions, vocabulary)
+    if formula is None:
+        return
+    rule = {"ranges": [{"sheetId": main_id, "startRowIndex": 1}],
+            "booleanRule": {"condition": {"type": "CUSTOM_FORMULA", "values": [{"userEnteredValue": formula}]},
+                            "format": {"backgroundColor": OVERDUE_COLOR}}}
+    rules = main.conditional if main is not None else []
+    for index, current in enumerate(rules):
+        values = current.get("booleanRule", {}).get("condition", {}).get("values", [{}])
+        text = str((values or [{}])[0].get("userEnteredValue", ""))
+        if OVERDUE_MARK not in text:
+            continue
+        ranges = current.get("ranges", [])
+        if text == formula and len(ranges) == 1 and ranges[0].get("sheetId", 0) == main_id \
+                and ranges[0].get("startRowIndex", 0) == 1 and not ranges[0].get("startColumnIndex"):
+            return
+        requests.append({"updateConditionalFormatRule": {"index": index, "sheetId": main_id, "rule": rule}})
+        changes.append("更新逾期高亮（處理時限已過且未關閉的行）")
+        return
+    requests.append({"addConditionalFormatRule": {"index": 0, "rule": rule}})
+    changes.append("加上逾期高亮（處理時限已過且未關閉的行）")
+
+
+def _wanted_protections(layout: Layout, words: dict, positions: dict[str, int], header_of: dict[str, str],
+                        main_id: int, tabs: dict[str, int], service_account: str) -> list[tuple[dict, str, str | None]]:
+    """(protected range as wanted, the change in words, a note to add) for each protection."""
+    wanted = []
+    for key, role in layout.access.items():
+        if key not in positions:
+            continue
+        text = header_of[key]
+        accounts = list(dict.fromkeys([*layout.editors.get(role, []), service_account]))
+        rule = words["manager_only"] if role == "manager" else words["supervisor_and_manager"]
+        people = [words["manager"]] if role == "manager" else [words["supervisor"], words["manager"]]
+        missing = None
+        if len(accounts) == 1:
+            missing = (f"  注意：未設定{'、'.join(people)}的 Google 帳號（centers[].{role}.google），"
+                       f"「{text}」目前只有試算表擁有者與服務帳號可編輯")
+        wanted.append(({"range": _column_range(main_id, positions[key]), "description": f"{words['prefix']}{text}：{rule}",
+                        "warningOnly": False, "editors": {"users": accounts}},
+                       f"「{text}」設為{rule}（{'、'.join(accounts)}）", missing))
+    for key in layout.worker_keys:
+        if key not in positions:
+            continue
+        text = header_of[key]
+        wanted.append(({"range": _column_range(main_id, positions[key]),
+                        "description": f"{words['prefix']}{text}：{words['worker_column']}", "warningOnly": True},
+                       f"工作欄「{text}」設為編輯前警告", None))
+    for title, sheet_id in tabs.items():
+        wanted.append(({"range": {"sheetId": sheet_id}, "description": f"{words['prefix']}{words['generated_tab']}",
+                        "warningOnly": True}, f"分頁「{title}」設為編輯前警告", None))
+    return wanted
+
+
+def _column_range(sheet_id: int, position: int) -> dict:
+    return {"sheetId": sheet_id, "startColumnIndex": position, "endColumnIndex": position + 1}
+
+
+def _range_key(grid_range: dict) -> tuple:
+    """What identifies a column or tab protection: sheet and columns. Google omits a sheetId and
+    start indices of 0 (protocol-buffer JSON leaves out defaults); row bounds are not compared,
+    in case Google reports an open-ended range bounded by the grid."""
+    return (grid_range.get("sheetId", 0), grid_range.get("startColumnIndex", 0), grid_range.get("endColumnIndex"))
+
+
+def _same_protection(found: dict, want: dict) -> bool:
+    """Ours and as wanted: same description and kind; every wanted editor can edit. Editors
+    someone added by hand are left (Google also lists the owner among them)."""
+    if found.get("description") != want["description"] or bool(found.get("warningOnly")) != want["warningOnly"]:
+        return False
+    if want["warningOnly"]:
+        return True
+    editors = found.get("editors", {})
+    return set(want["editors"]["users"]) <= set(editors.get("users", [])) and not editors.get("domainUsersCanEdit")
