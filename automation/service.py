@@ -300,10 +300,13 @@ def deliver(due: list[OutgoingMessage], transport, state: messages.SentState, no
 def describe_plan(plan: WritePlan, header: list[Any], due: list[OutgoingMessage]) -> list[str]:
     """What a dry run would change, in words (no owner data: worker cells only)."""
     lines = []
+    names = {position + 1: str(text or "").strip() for position, text in enumerate(header)}
     for column, text in plan.new_headers:
+        names[column] = text
         lines.append(f"新增表頭 第 {column} 欄「{text}」")
     for write in plan.cells[:200]:
-        lines.append(f"第 {write.row} 行 {write.record_id or ''} 第 {write.column} 欄 → {write.value!r}")
+        lines.append(f"第 {write.row} 行 {write.record_id or ''}「{names.get(write.column, write.column)}」"
+                     f"→ {write.value!r}")
     if len(plan.cells) > 200:
         lines.append(f"……另有 {len(plan.cells) - 200} 個儲存格")
     for title in plan.tabs:
