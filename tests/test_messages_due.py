@@ -300,7 +300,7 @@ def test_a_section_lists_fifty_rows_oldest_first_and_says_where_the_rest_are(tmp
     assert listed[0].startswith("・R20260210-001") and listed[-1].startswith("・R20260226-002")
     assert "另有 4 項未列出，全部見「待審核」分頁。" in text
     assert "另有 4 項未列出，全部見「待審核」分頁。" in html
-    assert html.count("<tr><td><b>R2026") == 50
+    assert html.count("<tr><td><b class=\"nb\">R2026") == 50
 
 
 def test_weekly_review_lists_last_weeks_rows_lacking_manager_review_and_carries_a_chart(center):

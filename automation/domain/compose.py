@@ -36,6 +36,7 @@ td{padding:6px 4px;border-bottom:1px solid #e3e3e3;vertical-align:top;text-align
 .extra{color:#b00020;font-size:13px}
 .name{width:30%;color:#555}
 .key{display:inline-block;width:10px;height:10px;margin:0 3px 0 6px;vertical-align:middle}
+.nb{white-space:nowrap;word-break:keep-all}
 .footer{margin-top:24px;border-top:1px solid #e3e3e3;padding-top:8px}
 """
 
@@ -268,8 +269,10 @@ def _swatch(color: str) -> str:
 
 
 def _html_row(row: RowView) -> str:
-    record = f"<b>{_e(row.record_id)}</b><br>{_e(row.received)}"
-    who = " ".join(part for part in (_e(row.owner_name), _e(row.phone)) if part)
+    # Ids, dates and phones never break mid-word: a manager reads them on a phone.
+    record = f'<b class="nb">{_e(row.record_id)}</b><br><span class="nb">{_e(row.received)}</span>'
+    phone = f'<span class="nb">{_e(row.phone)}</span>' if row.phone else ""
+    who = " ".join(part for part in (_e(row.owner_name), phone) if part)
     owner = "<br>".join(part for part in (_e(row.room), who) if part)
     matter_lines = [_e(shorten(row.matter, DIGEST_MATTER_CHARS))]
     small = " · ".join(part for part in (_e(row.category), _e(row.department)) if part)
@@ -278,5 +281,6 @@ def _html_row(row: RowView) -> str:
     if row.extra:
         matter_lines.append(f'<span class="extra">{_e(row.extra)}</span>')
     status_lines = [part for part in (_e(row.status), _e(row.due), _e(row.days_open)) if part]
+    status_lines = [f'<span class="nb">{part}</span>' if part == _e(row.due) else part for part in status_lines]
     cells = (record, owner, "<br>".join(matter_lines), "<br>".join(status_lines))
     return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
