@@ -127,7 +127,7 @@ class CycleRunner:
     def _apply(self, config: Config) -> None:
         self.config = config
         self.owner = locks.LockOwner.this_process(
-            self.command, dt.timedelta(minutes=HEALTHY_INTERVALS * config.schedule.interval_minutes))
+            self.command, dt.timedelta(minutes=HEALTHY_INTERVALS * config.schedule.interval_minutes), keeps=self.keep)
         self.state = StateStore(state_dir_of(config))
 
     def replace_config(self, config: Config) -> None:
@@ -195,16 +195,25 @@ class CycleRunner:
             return CenterOutcome(center, not_started=True)
         started = self.monotonic()
         outcome = CenterOutcome(center)
-        backend = None
+        backend = lease = None
         requests_before = None
         try:
             transport = None if dry_run else wiring.transport_for(config)
             backend = self._backend(config, center)
             requests_before = _request_count(backend)
             if not dry_run:
-                self._take_lease(config, center, backend)
+                lease = self._take_lease(config, center, backend)
+                # A lazily written lease (Google Sheets) is held before the first message goes out.
+                transport = locks.holding_transport(transport, lease)
             try:
                 result = service.run_center(center, config, now, backend, transport, dry_run=dry_run)
+                if self.keep and not dry_run and callable(getattr(lease, "hold", None)):
+                    try:
+                        lease.hold()  # serve: a lazily written lease is written once a cycle went well
+                    except locks.SheetHeldError:
+                        raise
+                    except AutomationError:
+                        pass  # the cycle's work is done; the next one writes the lease
             finally:
                 if not self.keep:
                     self._let_go(center.name)
@@ -212,6 +221,8 @@ class CycleRunner:
         except locks.SheetHeldError as error:
             outcome.exit_code, outcome.error, outcome.held = error.exit_code, str(error), True
             self._note_holder(center, error)
+            with self._guard:  # another worker has the sheet: ask afresh next cycle
+                self._leases.pop(center.name, None)
         except AutomationError as error:
             outcome.exit_code, outcome.error = error.exit_code, str(error)
         except Exception as error:  # a bug must not stop the other centers
@@ -243,18 +254,21 @@ class CycleRunner:
             self._backends.pop(name, None)
 
     # --- leases --------------------------------------------------------------------------------
-    def _take_lease(self, config: Config, center: CenterConfig, backend) -> None:
+    def _take_lease(self, config: Config, center: CenterConfig, backend):
         with self._guard:
             held = self._leases.get(center.name)
         if held is not None and held[0] == center:
             try:
+                rebind = getattr(held[1], "rebind", None)
+                if callable(rebind):  # the backend was rebuilt (config reloaded)
+                    rebind(backend)
                 held[1].refresh()
-                return
+                return held[1]
             except locks.SheetHeldError:
                 with self._guard:
                     self._leases.pop(center.name, None)
                 event_record(log, logging.WARNING, "lease_lost",
-                             f"服務中心「{center.name}」：本進程的鎖已被接管（超過 {HEALTHY_INTERVALS} 個間隔未刷新），"
+                             f"服務中心「{center.name}」：本進程的鎖已被接管（超過有效期未刷新），"
                              f"改由其他程序處理", center=center.name)
                 raise
         lock = locks.lock_for(center, backend, timezone=config.timezone)
@@ -276,6 +290,7 @@ class CycleRunner:
         self._reported_holders.pop(center.name, None)
         with self._guard:
             self._leases[center.name] = (center, lease)
+        return lease
 
     def _let_go(self, name: str) -> None:
         with self._guard:

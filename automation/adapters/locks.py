@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
-from ..errors import WorkbookLockedError
+from ..errors import AutomationError, WorkbookLockedError
 
 LOCK_SUFFIX = ".worker-lock"
 DEFAULT_TTL_INTERVALS = 3
@@ -124,11 +124,15 @@ class LockOwner:
     pid: int = 0
     machine_id: str = ""
     boot_id: str = ""
+    # Holds its leases from cycle to cycle (serve). A backend that writes its lease lazily (Google
+    # Sheets) writes a kept one for good, and a one-shot one only while it is needed.
+    keeps: bool = False
 
     @classmethod
-    def this_process(cls, command: str, ttl: dt.timedelta) -> "LockOwner":
+    def this_process(cls, command: str, ttl: dt.timedelta, *, keeps: bool = False) -> "LockOwner":
         host, machine_id, boot_id = machine_identity()
-        return cls(command=command, ttl=ttl, host=host, pid=os.getpid(), machine_id=machine_id, boot_id=boot_id)
+        return cls(command=command, ttl=ttl, host=host, pid=os.getpid(), machine_id=machine_id, boot_id=boot_id,
+                   keeps=keeps)
 
     def new_holder(self, now: dt.datetime) -> Holder:
         return Holder(host=self.host, pid=self.pid, command=self.command, since=now, expires=now + self.ttl,
@@ -397,6 +401,49 @@ class NoLease:
 
     def release(self) -> None:
         pass
+
+
+class HoldingTransport:
+    """The cycle's mail transport, made to hold the sheet's lease before the first message.
+
+    A backend may write its lease lazily, riding on the cycle's own writes (Google Sheets: a
+    one-shot `run` fences each batchUpdate but keeps no record between them). From the first
+    message to the write recording it the sheet must stay ours, or another worker reading it
+    meanwhile would send the same messages; so `open()` (called once, before any message, only
+    when there is something to send) first calls the lease's `hold()`. When another worker holds
+    the sheet, nothing is sent (SheetHeldError: that worker sends them). When the lease cannot be
+    written for any other reason (Google unreachable, the sheet read-only), the messages still go:
+    an emergency is never held back, and a duplicate is preferred to a loss (SPEC 4.2)."""
+
+    def __init__(self, transport, hold: Callable[[], None]):
+        self._transport = transport
+        self._hold = hold
+
+    def open(self) -> None:
+        try:
+            self._hold()
+        except SheetHeldError:
+            raise
+        except AutomationError:
+            pass
+        getattr(self._transport, "open", lambda: None)()
+
+    def send(self, message) -> None:
+        return self._transport.send(message)
+
+    def close(self) -> None:
+        getattr(self._transport, "close", lambda: None)()
+
+    def __getattr__(self, name: str):
+        return getattr(self._transport, name)
+
+
+def holding_transport(transport, lease):
+    """`transport` wrapped in HoldingTransport when the lease is written lazily (has `hold()`)."""
+    hold = getattr(lease, "hold", None)
+    if transport is None or not callable(hold):
+        return transport
+    return HoldingTransport(transport, hold)
 
 
 def lock_for(center, backend, *, timezone: dt.tzinfo | None = None) -> SheetLock:

@@ -14,7 +14,13 @@ Requests per cycle (Google allows 60 per minute per user):
   (worker cells, then summary tabs, then log rows: SPEC 6);
 - `append_log`: one `spreadsheets.batchUpdate`.
 So an idle cycle costs 1 request on a reused backend (`serve`), 2 on a new one (`run`); a cycle
-with changes 2 more; a cycle that sends messages 1 more.
+with changes 2 more; a cycle that sends messages 1 more — 2 more on a one-shot `run`, whose
+lease is written before the first message goes out (see lease.py).
+
+One worker per sheet (issue 5): `worker_lock()` offers the sheet's lease, kept in developer
+metadata `reception-worker.lease` (lease.py). Its requests ride inside the batches above: every
+batchUpdate of a cycle that holds a lease carries a compare-and-swap of the record, so a worker
+whose lease was taken over cannot write. Checking it costs nothing: the layout read returns it.
 
 Live edits (staff insert, delete and sort rows while the worker runs): a write is placed by
 the row's identity, never by the row number remembered from the read. Each CellWrite carries
@@ -34,10 +40,11 @@ the layout to see whether the marker already holds it.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 from gspread.exceptions import APIError
@@ -53,6 +60,7 @@ from ...vocabulary import Vocabulary, normalize_text
 from ..backend import Layout, TabNames
 from . import batch
 from . import http as google_http
+from . import lease as google_lease
 from .client import ErrorTranslator, Where, connect, load_key_file, spreadsheet_key
 from .http import CredentialsRefused, GoogleUnreachable, RetryPolicy
 
@@ -60,6 +68,7 @@ MARKER_KEY = "reception-worker.last-write"
 LAYOUT_FIELDS = ("sheets(properties(sheetId,title,index,gridProperties),protectedRanges,conditionalFormats),"
                  "developerMetadata(metadataId,metadataKey,metadataValue,location(locationType))")
 log = logging.getLogger("automation.google")
+JSON_HEADERS = {"Content-Type": "application/json; charset=UTF-8"}
 READ_PARAMS = {"valueRenderOption": "UNFORMATTED_VALUE", "dateTimeRenderOption": "SERIAL_NUMBER"}
 
 
@@ -82,6 +91,7 @@ class SheetLayout:
     tabs: dict[str, Tab]
     marker_id: int | None = None
     marker_value: str | None = None
+    lease: google_lease.LeaseRecord | None = None  # the worker lease's record (lease.py)
 
     @classmethod
     def parse(cls, metadata: dict) -> "SheetLayout":
@@ -100,6 +110,7 @@ class SheetLayout:
         for item in metadata.get("developerMetadata", []):
             if item.get("metadataKey") == MARKER_KEY:
                 layout.marker_id, layout.marker_value = int(item["metadataId"]), item.get("metadataValue")
+        layout.lease = google_lease.find_record(metadata.get("developerMetadata", []))
         return layout
 
     def new_sheet_id(self, taken: set[int]) -> int:
@@ -140,7 +151,8 @@ class GoogleSheetsBackend:
     two threads at once (one center, one cycle at a time)."""
 
     def __init__(self, *, center: str, key: str, client, client_email: str, translator: ErrorTranslator,
-                 max_body_bytes: int = batch.MAX_BODY_BYTES):
+                 max_body_bytes: int = batch.MAX_BODY_BYTES, clock: Callable[[], dt.datetime] | None = None,
+                 timezone: dt.tzinfo | None = None, lease_interval: dt.timedelta = dt.timedelta(minutes=5)):
         self.center = center
         self.key = key
         self.client = client
@@ -154,10 +166,21 @@ class GoogleSheetsBackend:
         self._pending_renames: dict[int, str] = {}  # sheetId → configured title (other spelling found)
         self.layout_fetches = 0
         self.skipped_writes = 0  # worker cells of the last write left for the next cycle (rows moved away)
+        # The worker lease (lease.py): real UTC time unless a test injects a clock; the interval
+        # sets how long a kept lease lives and how often it is refreshed.
+        self.clock: Callable[[], dt.datetime] = clock or (lambda: google_lease.DEFAULT_CLOCK())
+        self.timezone = timezone
+        self.lease_interval = lease_interval
+        self.lease: google_lease.GoogleLease | None = None  # fences every batchUpdate while attached
+        # Whether the service keeps developer metadata (write marker, lease): None until the
+        # first write tells; False on a stand-in without it, where writes go without both.
+        self.metadata_supported: bool | None = None
+        self._layout_fresh = False  # the cached layout was fetched for this cycle (by acquire)
 
     @classmethod
     def from_config(cls, center: CenterConfig, config: Config, *, retry: RetryPolicy | None = None,
-                    max_body_bytes: int = batch.MAX_BODY_BYTES) -> "GoogleSheetsBackend":
+                    max_body_bytes: int = batch.MAX_BODY_BYTES,
+                    clock: Callable[[], dt.datetime] | None = None) -> "GoogleSheetsBackend":
         index = next((i for i, c in enumerate(config.centers, start=1) if c.name == center.name), 1)
         where = Where(center.name, index, config.source)
         key = spreadsheet_key(center.spreadsheet, where)
@@ -178,7 +201,8 @@ class GoogleSheetsBackend:
                          retry=retry or google_http.DEFAULT_RETRY, limiter=limiter)
         translator = ErrorTranslator(where, key, info["client_email"], center.credentials)
         return cls(center=center.name, key=key, client=client, client_email=info["client_email"],
-                   translator=translator, max_body_bytes=max_body_bytes)
+                   translator=translator, max_body_bytes=max_body_bytes, clock=clock, timezone=config.timezone,
+                   lease_interval=dt.timedelta(minutes=config.schedule.interval_minutes))
 
     # --- the interface -----------------------------------------------------------------------
     def describe(self) -> str:
@@ -263,10 +287,36 @@ class GoogleSheetsBackend:
 
         return initialize(self, layout)
 
+    # --- the worker lease (lease.py) ---------------------------------------------------------
+    def worker_lock(self) -> google_lease.GoogleSheetLock:
+        return google_lease.GoogleSheetLock(self)
+
+    def fetch_layout_for_lease(self) -> SheetLayout:
+        """Read the layout now, for the lease's check; the next `read()` uses it as it is."""
+        layout = self._fetch_layout()
+        self._layout_fresh = True
+        return layout
+
+    def attach_lease(self, lease: google_lease.GoogleLease) -> None:
+        if self.metadata_supported is not False:  # no lease where no record can be kept
+            self.lease = lease
+
+    def detach_lease(self, lease: google_lease.GoogleLease) -> None:
+        if self.lease is lease:
+            self.lease = None
+
+    def send_lease(self, *, live: bool) -> None:
+        """A batchUpdate carrying only the lease: take or refresh it (`live`), or give it up."""
+        if self.metadata_supported is False:
+            return
+        mode = "live" if live else "release"
+        self._with_fresh_layout_retry(lambda layout: self._send(layout, _Batch(), lease_only=mode))
+
     # --- layout ------------------------------------------------------------------------------
     def _layout_now(self) -> tuple[SheetLayout, bool]:
         if self._layout is not None:
-            return self._layout, False
+            fresh, self._layout_fresh = self._layout_fresh, False
+            return self._layout, fresh
         return self._fetch_layout(), True
 
     def _fetch_layout(self) -> SheetLayout:
@@ -274,6 +324,8 @@ class GoogleSheetsBackend:
             self.key, params={"includeGridData": "false", "fields": LAYOUT_FIELDS}))
         self.layout_fetches += 1
         self._layout = SheetLayout.parse(metadata)
+        if self.lease is not None:
+            self.lease.observe(self._layout.lease)
         return self._layout
 
     def _generated_sources(self, layout: SheetLayout, titles) -> dict[str, str]:
@@ -471,21 +523,72 @@ class GoogleSheetsBackend:
             return
         phase.extend(batch.append_rows_requests(tab.sheet_id, rows, block_bytes=self.block_bytes))
 
-    def _send(self, layout: SheetLayout, work: _Batch) -> None:
+    def _send(self, layout: SheetLayout, work: _Batch, *, lease_only: str = "") -> None:
         """Send the batch (split only when it would exceed the size limit), each body carrying
-        the write marker; then teach the cached layout what changed."""
+        the write marker and, while a lease is attached, its compare-and-swap at the front
+        (lease.py): to our live record while the lease is kept (serve) and between the bodies
+        of a split batch, else to a released one. `lease_only` ("live" / "release"): a body with
+        the lease's swap alone. Then teach the cached layout what changed."""
         encoded = [[batch.encode(r) for r in phase] for phase in work.phases]
         url = SPREADSHEET_BATCH_UPDATE_URL % self.key
-        for parts in batch.split_bodies(encoded, self.max_body_bytes, reserve=600):
+        lease = self.lease
+        reserve = 600 + (lease.reserve_bytes() if lease is not None else 0)
+        bodies = batch.split_bodies(encoded, self.max_body_bytes, reserve=reserve)
+        if lease_only:
+            bodies = [[]] if lease is not None else []
+        for number, parts in enumerate(bodies):
+            if self.metadata_supported is False:
+                if parts:
+                    self.http.request("post", url, data=batch.body(parts), headers=JSON_HEADERS)
+                continue
+            fence = None
+            if lease is not None:
+                last = number == len(bodies) - 1
+                live = lease_only == "live" or (not lease_only and (lease.keeps or not last))
+                fence = lease.fence(live=live, release_only=lease_only == "release")
+                if fence is None:
+                    continue  # nothing of ours to give up
             nonce = secrets.token_hex(12)
             marker_id = layout.marker_id or secrets.randbelow(2**31 - 2) + 1
             marker = batch.marker_request(MARKER_KEY, marker_id, nonce, exists=layout.marker_id is not None)
-            self.http.request("post", url, data=batch.body([batch.encode(marker), *parts]),
-                              headers={"Content-Type": "application/json; charset=UTF-8"},
-                              already_applied=lambda nonce=nonce: self._fetch_layout().marker_value == nonce)
+            fenced = fence.encoded() if fence is not None else []
+            try:
+                self.http.request("post", url, data=batch.body([batch.encode(marker), *fenced, *parts]),
+                                  headers=JSON_HEADERS,
+                                  already_applied=lambda nonce=nonce: self._fetch_layout().marker_value == nonce)
+            except APIError as error:
+                if not self._refuses_developer_metadata(error):
+                    raise
+                if parts:
+                    self.http.request("post", url, data=batch.body(parts), headers=JSON_HEADERS)
+                self._without_developer_metadata()
+                continue
+            self.metadata_supported = True
             layout.marker_id, layout.marker_value = marker_id, nonce
+            if fence is not None:
+                lease.applied(fence)
+                layout.lease = fence.record_after
         self._learn(layout, work)
-        self._pending_renames.clear()
+        if not lease_only:
+            self._pending_renames.clear()
+
+    def _refuses_developer_metadata(self, error: APIError) -> bool:
+        """A first write refused as invalid (400) on a spreadsheet that holds no developer
+        metadata at all: the service takes no developer metadata (a Sheets API stand-in that
+        lacks it). On Google, a refused lease swap leaves another worker's record behind, and a
+        stale layout is refused again without the metadata, so neither is mistaken for this."""
+        if self.metadata_supported is not None or _status_of(error) != 400:
+            return False
+        fresh = self._fetch_layout()
+        return fresh.marker_id is None and fresh.lease is None
+
+    def _without_developer_metadata(self) -> None:
+        """Carry on without the write marker and the lease, and say so once."""
+        self.metadata_supported = False
+        self.lease = None
+        event_record(log, logging.WARNING, "no_developer_metadata",
+                     f"服務中心「{self.center}」：試算表服務不接受開發者中繼資料（developer metadata），"
+                     f"寫入照常，但無法為此試算表加鎖：請勿讓兩個程序同時處理它")
 
     def _learn(self, layout: SheetLayout, work: _Batch) -> None:
         """The cached layout after a successful write, without asking Google again."""
