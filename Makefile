@@ -19,8 +19,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-bench: $(STAMP)
+bench: $(STAMP) $(VENV)/.bench-installed
 	$(PY) -m bench.run
+
+# The benchmark's own requirements (a peer it compares with), apart from the worker's.
+$(VENV)/.bench-installed: bench/requirements.txt $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	touch $@
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

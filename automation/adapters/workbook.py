@@ -57,6 +57,9 @@ class WorkbookBackend:
         self.center = center
         self._book = None
         self._stamp = None
+        # The workbook in memory is the file as it is on disk (loaded or saved by us, and the file's
+        # stamp unchanged since): `serve`'s next cycle need not parse the file again.
+        self._book_is_file = False
 
     def describe(self) -> str:
         return f"本地工作簿 {self.path}"
@@ -91,6 +94,7 @@ class WorkbookBackend:
             # rich_text: a staff cell with mixed formatting (a word in red bold) keeps it when the
             # workbook is saved; without it openpyxl flattens such cells to plain text.
             self._book = openpyxl.load_workbook(self.path, rich_text=True)
+            self._book_is_file = True
         # Whatever a damaged or foreign file makes openpyxl raise (BadZipFile, KeyError for a
         # missing part, an XML ParseError, InvalidFileException for an .xls …), the file is
         # unusable: exit 3 naming it, never an internal error.
@@ -101,8 +105,21 @@ class WorkbookBackend:
             ) from None
         return self._book
 
+    def _current_book(self):
+        """The workbook as the file holds it now: the one in memory when the file has not changed
+        since we loaded or saved it (parsing a 100,000-row workbook takes openpyxl half a minute),
+        else loaded afresh."""
+        if self._book is not None and self._book_is_file and self.path.exists():
+            try:
+                unchanged = self._file_stamp() == self._stamp
+            except OSError:
+                unchanged = False
+            if unchanged:
+                return self._book
+        return self._load(for_writing=False)
+
     def read(self, names: TabNames) -> Snapshot:
-        book = self._load(for_writing=False)
+        book = self._current_book()
         _adopt_other_spellings(book, (*names.summaries, names.log))
         main = next((title for title in names.main if title in book.sheetnames), None)
         if main is None:
@@ -110,7 +127,7 @@ class WorkbookBackend:
                 f"服務中心「{self.center}」：工作簿 {self.path.name} 沒有分頁「{names.main[0]}」；"
                 f"請將記錄分頁命名為「{names.main[0]}」，本次未寫入任何內容"
             )
-        values = _plain_rows(book[main].iter_rows(values_only=True))
+        values = _sheet_values(book[main])
         header = values[0] if values else []
         width = max((len(r) for r in values), default=0)
         rows = [row + [None] * (width - len(row)) for row in values[1:]]
@@ -119,10 +136,10 @@ class WorkbookBackend:
         tabs = {}
         for title in names.summaries:
             if title in book.sheetnames:
-                tabs[title] = _plain_rows(book[title].iter_rows(values_only=True))
+                tabs[title] = _sheet_values(book[title])
         log_rows = []
         if names.log in book.sheetnames:
-            log_rows = _plain_rows(book[names.log].iter_rows(min_row=2, values_only=True))
+            log_rows = _sheet_values(book[names.log], min_row=2)
         return Snapshot(main_tab=main, header=list(header), rows=rows, tabs=tabs, log_rows=log_rows)
 
     # --- writing -----------------------------------------------------------------------------
@@ -130,6 +147,7 @@ class WorkbookBackend:
         book = self._book
         if book is None:
             raise RuntimeError("read() must come before write()")
+        self._book_is_file = False
         sheet = book[plan.main_tab]
         bold = Font(bold=True)
         for column, header in plan.new_headers:
@@ -147,6 +165,7 @@ class WorkbookBackend:
     def append_log(self, title: str, header: list[str], rows: list[list[Any]]) -> None:
         if not rows:
             return
+        self._book_is_file = False
         _append_rows(self._book, title, header, rows)
         self._save(self._book)
 
@@ -160,6 +179,7 @@ class WorkbookBackend:
             )
         atomic_save(book, self.path)
         self._stamp = self._file_stamp()
+        self._book_is_file = True
 
     # --- init --------------------------------------------------------------------------------
     def initialize(self, layout: Layout) -> list[str]:
@@ -220,11 +240,30 @@ class WorkbookBackend:
                     set_plain(tab.cell(row=1, column=position), text)
                     tab.cell(row=1, column=position).font = bold
                 changes.append(f"新增分頁「{title}」")
+        self._book_is_file = False
         if changes:
             atomic_save(book, self.path)
             self._stamp = self._file_stamp()
         self._book = book
+        self._book_is_file = self._stamp is not None
         return changes
+
+
+def _sheet_values(sheet, min_row: int = 1) -> list[list[Any]]:
+    """`sheet.iter_rows(min_row=min_row, values_only=True)` as lists, rich text as its text.
+
+    Built from the sheet's table of cells in one pass: iter_rows looks up every coordinate of
+    the rectangle (and creates an empty cell for each gap, which the next save then writes)."""
+    if min_row == 1 and sheet._current_row == 0:  # iter_rows() of a sheet that never had a cell
+        return []
+    max_row, max_column = sheet.max_row, sheet.max_column
+    grid = [[None] * max_column for _ in range(max(0, max_row - min_row + 1))]
+    for (row, column), cell in sheet._cells.items():
+        if row >= min_row:
+            value = cell.value
+            if value is not None:
+                grid[row - min_row][column - 1] = str(value) if isinstance(value, CellRichText) else value
+    return grid
 
 
 def _plain_rows(rows) -> list[list[Any]]:

@@ -1,0 +1,50 @@
+"""The benchmark harness (`make bench`, bench/) still runs: its quick path at 1,000 rows.
+
+Not a measurement (no figure is asserted against time): it runs bench.run for one small size,
+without latency, and checks that every cycle it measured ran — ours on both backends and the
+peers — that the request counts the backend promises are what the harness saw, and that the
+results table was written. gspread-dataframe is a bench-only requirement
+(bench/requirements.txt); when it is not installed that peer is left out.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+from bench import run as bench_run
+
+
+def test_quick_bench_runs_every_cycle_and_writes_the_table(tmp_path):
+    peers = ["gspread_script"]
+    if importlib.util.find_spec("gspread_dataframe") is not None:
+        peers.append("gspread_dataframe")
+    out, raw = tmp_path / "RESULTS.md", tmp_path / "results.json"
+
+    # The gspread script's first cycle (an update_cell request per cell: thousands) is computed
+    # from its request count rather than run, as the full benchmark does above a minute.
+    code = bench_run.main(["--sizes", "1000", "--latency", "0", "--peer-request-limit", "500",
+                           "--peers", ",".join(peers), "--out", str(out), "--json", str(raw)])
+
+    assert code == 0
+    results = json.loads(raw.read_text(encoding="utf-8"))["results"]
+    by_key = {(r["who"], r["backend"], r["case"]): r for r in results}
+    for backend, cases in (("local", ("first", "idle", "changed")),
+                           ("google", ("first", "idle", "idle_serve", "changed"))):
+        for case in cases:
+            figures = by_key[("ours", backend, case)]["figures"]
+            assert figures["exit_code"] == 0, (backend, case, figures.get("error"))
+            assert figures["rows"] == 1000
+    google = {case: by_key[("ours", "google", case)]["figures"] for case in ("first", "idle", "idle_serve", "changed")}
+    assert google["idle"]["requests"] == 2 and google["idle_serve"]["requests"] == 1
+    assert google["idle"]["server_cells"] == 0 and google["first"]["server_cells"] >= 3000
+    assert by_key[("ours", "local", "idle")]["figures"]["cells"] == 0
+    for peer in peers:
+        measured = [r for r in results if r["who"] == peer and not r["estimated"]]
+        assert measured and all(r["figures"]["exit_code"] == 0 for r in measured), peer
+    assert by_key[("gspread_script", "google", "first")]["estimated"]
+
+    table = out.read_text(encoding="utf-8")
+    assert "| 本工具 | Google（stand-in） | 1,000 | 空閒（serve） | 1 |" in table
+    assert "## 比值" in table and "gspread 腳本" in table
+    assert "| `serve` 的空閒周期 = 1 個請求（每種大小） | ✅" in table
