@@ -141,6 +141,8 @@ def run_ours(spec: dict) -> list[dict[str, Any]]:
     wiring.backend_for = lambda center, config: counter.wrap(make_backend(center, config))
     keep = len(spec["cycles"]) > 1
     runner = CycleRunner(config, command="serve" if keep else "run", keep=keep)
+    handle = runner._handle  # each center runs in a worker thread: profile it there
+    runner._handle = lambda *args: _profiled(lambda: handle(*args))
     results = []
     try:
         for now in spec["cycles"]:
@@ -163,6 +165,23 @@ def run_ours(spec: dict) -> list[dict[str, Any]]:
     finally:
         runner.close()
     return results
+
+
+def _profiled(cycle):
+    """Run `cycle`; with BENCH_PROFILE=<folder> set, under cProfile, its stats saved there (one file
+    per cycle) for finding hot spots. Profiling inflates CPU: figures from such a run are not results."""
+    import os
+
+    folder = os.environ.get("BENCH_PROFILE")
+    if not folder:
+        return cycle()
+    import cProfile
+
+    profiler = cProfile.Profile(time.thread_time)  # CPU of this thread, not time spent waiting
+    try:
+        return profiler.runcall(cycle)
+    finally:
+        profiler.dump_stats(os.path.join(folder, f"cycle-{os.getpid()}-{time.time_ns()}.prof"))
 
 
 def _report(figures: dict[str, Any]) -> None:

@@ -651,6 +651,32 @@ def report(results: list[Result], info: dict[str, str], options: dict[str, Any])
     return "\n".join(lines)
 
 
+TARGETS_HEADING = "## Issue 6 的目標（Google 後端，stand-in）"
+
+
+def updated_report(previous: str, results: list[Result], info: dict[str, str]) -> str:
+    """`previous` (a report) with the rows measured now in place of the same rows (who, backend,
+    rows, case) and the targets table computed from this run's results, dated; every other row
+    stays as it was measured before."""
+    fresh = {" | ".join(line.split(" | ")[:4]): line for line in table(results)[2:]}
+    lines = []
+    for line in previous.split("\n"):
+        lines.append(fresh.pop(" | ".join(line.split(" | ")[:4]), line) if line.startswith("| ") else line)
+    if fresh:  # rows the previous report did not have: after its last table row
+        last = max(i for i, line in enumerate(lines) if line.startswith("| ") and "|---" not in line
+                   and i < (lines.index(TARGETS_HEADING) if TARGETS_HEADING in lines else len(lines)))
+        lines[last + 1:last + 1] = list(fresh.values())
+    if TARGETS_HEADING in lines:
+        start = lines.index(TARGETS_HEADING)
+        end = next((i for i in range(start + 2, len(lines)) if lines[i - 1].startswith("|") and not lines[i].startswith("|")),
+                   len(lines))
+        measured = "、".join(sorted({f"{r.rows:,}" for r in results}, key=lambda t: int(t.replace(",", ""))))
+        lines[start:end] = [TARGETS_HEADING, "",
+                            f"按 {info['date']} 重測的行（{measured} 行，{'、'.join(sorted({r.backend for r in results}))}）計算；"
+                            f"上表中其他行是以前測的。", "", *targets(results)]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description="一個周期的成本：本工具對比常見寫法")
     parser.add_argument("--quick", action="store_true", help="只測 1,000 和 10,000 行")
@@ -663,6 +689,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"), help="結果表寫到這裏")
     parser.add_argument("--json", help="另把原始數據寫成 JSON")
     parser.add_argument("--report-from", metavar="JSON", help="不運行，只按以前 --json 存下的數據重寫結果表")
+    parser.add_argument("--update", action="store_true",
+                        help="不重寫整份結果表：只替換 --out 中本次測到的行，並按本次數據重寫目標表")
     args = parser.parse_args(argv)
     if args.report_from:
         saved = json.loads(Path(args.report_from).read_text(encoding="utf-8"))
@@ -684,7 +712,11 @@ def main(argv: list[str] | None = None) -> int:
         results = Bench(sizes, args.latency, args.minute, Path(folder), backends, peers, request_limit=limit).run()
     options = {"latency": args.latency, "minute": args.minute}
     footer = f"\n總用時 {time.perf_counter() - started:.0f} 秒。\n"
-    Path(args.out).write_text(report(results, info, options) + footer, encoding="utf-8")
+    if args.update and Path(args.out).exists():
+        text = updated_report(Path(args.out).read_text(encoding="utf-8"), results, info)
+    else:
+        text = report(results, info, options) + footer
+    Path(args.out).write_text(text, encoding="utf-8")
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": info, "options": options, "footer": footer,
                                                "results": [dataclasses.asdict(r) for r in results]},

@@ -296,6 +296,8 @@ def _alerts(ctx: _Context, kind: str, role: str, state: SentState, reopened: set
     not_alerted = np.fromiter(((kind, role, record_id) not in state.alerted for record_id in candidates["record_id"]),
                               dtype=bool, count=len(candidates))
     due = candidates.loc[not_alerted]
+    if due.empty:
+        return []  # the usual cycle: nothing due, nothing to compose (itertuples alone costs a class)
     if len(due) > BATCH_ABOVE:
         return [_alert_batch(ctx, kind, role, due)]
     return [_alert_single(ctx, kind, role, record) for record in due.itertuples()]

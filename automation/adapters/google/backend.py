@@ -44,6 +44,7 @@ import datetime as dt
 import logging
 import secrets
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Callable
 
 import pandas as pd
@@ -246,11 +247,11 @@ class GoogleSheetsBackend:
                 layout.tabs[title].rows, layout.tabs[title].columns = extent
             contents[title] = [[None if v == "" else v for v in row] for row in value_range.get("values", [])]
         values = contents[main]
-        width = max((len(row) for row in values), default=0)
+        width = max(map(len, values), default=0)
         # The header is as wide as the widest row: staff may type in a column they gave no
         # header, and a worker column added there would overwrite their cells.
         header = (values[0] if values else []) + [None] * (width - (len(values[0]) if values else 0))
-        rows = [row + [None] * (width - len(row)) for row in values[1:]]
+        rows = [row if len(row) == width else row + [None] * (width - len(row)) for row in values[1:]]
         while rows and all(v is None for v in rows[-1]):
             rows.pop()
         self._read_state = _ReadState(main, header, rows)
@@ -623,7 +624,14 @@ class _Placement:
     k-th of them at read time is the k-th now — provided their number did not change."""
 
     def __init__(self, state: _ReadState, read_positions: dict[str, int], fresh: _Fresh, digests: bool):
-        self.read_index = _anchor_index(_columns_of(state.rows, read_positions), digests)
+        from ...service import ANCHOR_KEYS
+
+        # Only the id and anchor columns place a row: copying the others would cost a pass over
+        # every cell of the sheet.
+        wanted = ("record_id", *ANCHOR_KEYS) if digests else ("record_id",)
+        self.read_index = _anchor_index(
+            _columns_of(state.rows, {k: p for k, p in read_positions.items() if k in wanted}), digests,
+            count=len(state.rows) if read_positions else 0)
         self.fresh_index = _anchor_index({k: v[1:] for k, v in fresh.columns.items()}, digests)
 
     def row_of(self, anchor: str, read_row: int) -> int | None:
@@ -635,19 +643,23 @@ class _Placement:
 
 
 def _columns_of(rows: list[list[Any]], positions: dict[str, int]) -> dict[str, list[Any]]:
-    return {key: [row[p] if p < len(row) else None for row in rows] for key, p in positions.items()}
+    shortest = min(map(len, rows), default=0)  # read() pads rows alike: usually no row is short
+    return {key: list(map(itemgetter(p), rows)) if p < shortest else [row[p] if p < len(row) else None for row in rows]
+            for key, p in positions.items()}
 
 
-def _anchor_index(columns: dict[str, list[Any]], digests: bool) -> dict[str, list[int]]:
-    """anchor → the sheet rows (2-based: the first data row is 2) holding it, in order."""
+def _anchor_index(columns: dict[str, list[Any]], digests: bool, count: int | None = None) -> dict[str, list[int]]:
+    """anchor → the sheet rows (2-based: the first data row is 2) holding it, in order; `count`
+    rows (default: as many as the longest column)."""
     from ...service import ANCHOR_KEYS, row_anchors
 
-    count = max((len(v) for v in columns.values()), default=0)
+    if count is None:
+        count = max((len(v) for v in columns.values()), default=0)
     index: dict[str, list[int]] = {}
     if count == 0:
         return index
     padded = {key: list(columns.get(key, [])) + [None] * (count - len(columns.get(key, []))) for key in
-              ("record_id", *ANCHOR_KEYS)}
+              (("record_id", *ANCHOR_KEYS) if digests else ("record_id",))}
     ids = rules.text_of(pd.Series(padded["record_id"], dtype=object)).tolist()
     for offset, value in enumerate(ids):
         if value:
