@@ -19,6 +19,8 @@ import datetime as dt
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+import pytest
+
 from automation.adapters.google import http as google_http
 from tests.standin.sheets_api import SheetsStandin
 from tests.workbooks import HANT, MAIN_HANT, _hant_to_header
@@ -179,3 +181,12 @@ class FakeRetryClock:
 
     def policy(self, **overrides) -> google_http.RetryPolicy:
         return google_http.RetryPolicy(sleep=self.sleep, monotonic=self.monotonic, jitter=lambda: 0.5, **overrides)
+
+
+@pytest.fixture(autouse=True)
+def retry_clock(monkeypatch) -> FakeRetryClock:
+    """Every backend built in a test that imports this fixture retries on a fake clock: no
+    real sleeping. (Autouse in the modules that import it.)"""
+    clock = FakeRetryClock()
+    monkeypatch.setattr(google_http, "DEFAULT_RETRY", clock.policy())
+    return clock

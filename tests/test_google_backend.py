@@ -22,18 +22,12 @@ from tests.google_support import (
 )
 from tests.test_workbook_e2e import WORKED_EXAMPLES, mixed_rows
 from tests.workbooks import MAIN_HANT, SHUFFLED_HANT, row, run_at, run_cli
+from tests.google_support import retry_clock  # noqa: F401  (autouse: retries on a fake clock)
 
 NOW = "2026-03-10T09:00"
 GENERATED_HANT = ["主管隊列", "經理隊列", "待審核", "待回訪", "週報", "運行日誌"]
 WORKER_HANT = ["記錄編號", "當前負責人", "狀態", "處理時限", "系統提示"]
 
-
-@pytest.fixture(autouse=True)
-def retry_clock(monkeypatch) -> FakeRetryClock:
-    """Every backend built in these tests retries on a fake clock: no real sleeping."""
-    clock = FakeRetryClock()
-    monkeypatch.setattr(google_http, "DEFAULT_RETRY", clock.policy())
-    return clock
 
 
 @pytest.fixture

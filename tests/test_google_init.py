@@ -15,18 +15,13 @@ from tests.google_support import FakeRetryClock, google_config, make_sheet, reco
 from tests.standin.pytest_plugin import make_gspread_client
 from tests.standin.service_account import make_service_account_file
 from tests.workbooks import MAIN_HANT, SHUFFLED_HANT, row, run_at, run_cli
+from tests.google_support import retry_clock  # noqa: F401  (autouse: retries on a fake clock)
 
 MANAGER = "li.qiang@example.com"
 SUPERVISOR = "wang.min@example.com"
 GENERATED_HANT = ["主管隊列", "經理隊列", "待審核", "待回訪", "週報", "運行日誌"]
 WORKER_HANT = ["記錄編號", "當前負責人", "狀態", "處理時限", "系統提示"]
 
-
-@pytest.fixture(autouse=True)
-def retry_clock(monkeypatch) -> FakeRetryClock:
-    clock = FakeRetryClock()
-    monkeypatch.setattr(google_http, "DEFAULT_RETRY", clock.policy())
-    return clock
 
 
 def staff_values(standin, sid) -> list[list]:

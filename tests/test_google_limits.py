@@ -21,16 +21,11 @@ from tests.google_support import FakeRetryClock, count_requests, google_config, 
 from tests.standin.sheets_api import MAX_BODY_BYTES
 from tests.test_workbook_e2e import mixed_rows
 from tests.workbooks import MAIN_HANT, SHUFFLED_HANT, row, run_at
+from tests.google_support import retry_clock  # noqa: F401  (autouse: retries on a fake clock)
 
 NOW = "2026-03-10T09:00"
 LONG_MATTER = "業主反映樓上漏水，天花板有水漬，需工程部上門查看並協調樓上住戶。" * 30
 
-
-@pytest.fixture(autouse=True)
-def retry_clock(monkeypatch) -> FakeRetryClock:
-    clock = FakeRetryClock()
-    monkeypatch.setattr(google_http, "DEFAULT_RETRY", clock.policy())
-    return clock
 
 
 def sheet_of(kind: str, body: dict) -> int | None:

@@ -16,15 +16,10 @@ import pytest
 from automation.adapters.google import http as google_http
 from tests.google_support import FakeRetryClock, google_config, make_sheet, records
 from tests.workbooks import MAIN_HANT, SHUFFLED_HANT, row, run_at
+from tests.google_support import retry_clock  # noqa: F401  (autouse: retries on a fake clock)
 
 NOW = "2026-03-10T09:00"
 
-
-@pytest.fixture(autouse=True)
-def retry_clock(monkeypatch) -> FakeRetryClock:
-    clock = FakeRetryClock()
-    monkeypatch.setattr(google_http, "DEFAULT_RETRY", clock.policy())
-    return clock
 
 
 def staff_row(**cells) -> list:

@@ -31,17 +31,12 @@ from tests.messages_support import Outbox, subjects
 from tests.ops_support import ROOT, ServeProcess
 from tests.test_workbook_e2e import mixed_rows
 from tests.workbooks import MAIN_HANT, SHUFFLED_HANT, row, run_at, run_cli
+from tests.google_support import retry_clock  # noqa: F401  (autouse: retries on a fake clock)
 
 CENTER = "錦繡花園服務中心"
 T0 = dt.datetime(2026, 3, 10, 1, 0, tzinfo=dt.timezone.utc)
 TTL = dt.timedelta(minutes=15)  # what cycle.py gives: 3 intervals of 5 minutes
 
-
-@pytest.fixture(autouse=True)
-def retry_clock(monkeypatch) -> FakeRetryClock:
-    clock = FakeRetryClock()
-    monkeypatch.setattr(google_http, "DEFAULT_RETRY", clock.policy())
-    return clock
 
 
 class WallClock:
