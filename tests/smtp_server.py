@@ -15,6 +15,7 @@ import socket
 import ssl
 from dataclasses import dataclass, field
 
+import pytest
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -28,6 +29,20 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    """A test certificate authority; servers get certificates it issues."""
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def ca_file(ca, tmp_path_factory) -> str:
+    """The CA's certificate as a file: what a site's `[mail] ca_file` points at."""
+    path = tmp_path_factory.mktemp("ca") / "site-ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return str(path)
 
 
 def server_tls_context(ca: trustme.CA, *names: str) -> ssl.SSLContext:

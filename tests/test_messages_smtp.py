@@ -13,14 +13,13 @@ import struct
 import zlib
 
 import pytest
-import trustme
 
 from automation.demo import SAMPLES, write_sample_workbook
 from tests.messages_support import (
     CENTER, MANAGER, SUPERVISOR, append_rows, at, html_of, log_events, reception, run, smtp_mail, text_of,
     write_config,
 )
-from tests.smtp_server import PASSWORD, LoopbackSmtp, free_port
+from tests.smtp_server import PASSWORD, LoopbackSmtp, ca, ca_file, free_port  # noqa: F401  (ca fixtures)
 
 NOW = at("2026-03-09 09:30")  # a Monday after the review time: every kind of message is due
 SCRIPT = "<script>alert('x')</script> 電梯困人"
@@ -36,18 +35,6 @@ EXPECTED_SUBJECTS = sorted([
     f"[{CENTER}] 緊急 R20260306-002",
     f"[{CENTER}] 緊急 R20260306-002",
 ])
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def ca_file(ca, tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("ca") / "site-ca.pem"
-    ca.cert_pem.write_to_path(str(path))
-    return str(path)
 
 
 @pytest.fixture

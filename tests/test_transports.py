@@ -20,7 +20,6 @@ import traceback
 from zoneinfo import ZoneInfo
 
 import pytest
-import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -29,6 +28,7 @@ from automation.adapters.outbox import OutboxTransport, eml_file_name
 from automation.adapters.smtp import SmtpTransport
 from automation.domain.model import InlineImage, OutgoingMessage
 from automation.errors import ConfigError, DeliveryError
+from tests.smtp_server import ca, ca_file, free_port, server_tls_context  # noqa: F401  (fixtures)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SENT_AT = datetime.datetime(2026, 3, 10, 8, 30, 5, tzinfo=SHANGHAI)
@@ -151,31 +151,6 @@ class RecordingHandler:
         # handled=False makes aiosmtpd answer "535" itself; with the default handled=True it
         # would say nothing, leaving the client waiting.
         return AuthResult(success=accepted, handled=False)
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (aiosmtpd's Controller cannot use port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def ca_file(ca, tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("ca") / "site-ca.pem"
-    ca.cert_pem.write_to_path(str(path))
-    return str(path)
-
-
-def server_tls_context(ca: trustme.CA, *names: str) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert(*names).configure_cert(context)
-    return context
 
 
 @pytest.fixture
