@@ -252,7 +252,8 @@ def evaluate(
     category_word = map_distinct(texts["category"], lambda t: vocabulary.parse("categories", t))
     category = map_distinct(category_word, lambda key: key or "other")
     unknown_category = filled["category"] & _is_none(category_word)
-    unknown_channel = filled["channel"] & _is_none(map_distinct(texts["channel"], lambda t: vocabulary.parse("channels", t)))
+    channel_word = map_distinct(texts["channel"], lambda t: vocabulary.parse("channels", t))
+    unknown_channel = filled["channel"] & _is_none(channel_word)
     satisfaction = map_distinct(texts["satisfaction"], lambda t: vocabulary.parse("satisfaction", t) or "")
     unknown_satisfaction = filled["satisfaction"] & np.asarray(satisfaction == "", dtype=bool)
     to_supervisor = map_distinct(category, lambda key: escalation.ladder_for(key).supervisor_after_days).astype(np.int64)
@@ -305,6 +306,12 @@ def evaluate(
     role[open_ok] = np.array(ROLES, dtype=object)[level_now[open_ok]]
     level_reached[open_ok] = level_now[open_ok]
     level_reached[incomplete] = np.where(received_ok[incomplete], level_now[incomplete], 0)
+
+    # The day an open item reached (or reaches) the manager, for the quarterly review (SPEC 4.3).
+    manager_from = np.full(n, NO_DATE, dtype=np.int64)
+    at_manager = open_ok & (level_now == 2)
+    if at_manager.any():
+        manager_from[at_manager] = counter.last_day_within(safe_D[at_manager], to_manager[at_manager]) + 1
 
     due = np.full(n, NO_DATE, dtype=np.int64)
     window = np.where(level_now == 0, to_supervisor, to_manager)
@@ -362,6 +369,10 @@ def evaluate(
             "due": due,
             "to_supervisor": to_supervisor,
             "category": text_column(category),
+            "channel": text_column(map_distinct(channel_word, lambda key: key or "")),
+            "missing_required": missing_required,
+            "manager_from": manager_from,
+            "unresolvable_reason": text_column(texts["unresolvable_reason"]),
             "satisfaction": text_column(satisfaction),
             "satisfaction_text": text_column(texts["satisfaction"]),
             "room": text_column(texts["room"]),
