@@ -54,11 +54,11 @@ from gspread.urls import SPREADSHEET_BATCH_UPDATE_URL
 from ... import ratelimit
 from ...config import CenterConfig, Config
 from ...domain import rules
-from ...domain.model import Snapshot, WritePlan
+from ...domain.records import Snapshot, WritePlan
 from ...errors import ConfigError, SheetUnusableError
 from ...logs import event_record
 from ...vocabulary import Vocabulary, normalize_text
-from ..backend import Layout, TabNames
+from ..ports import Layout, TabNames
 from . import batch
 from . import http as google_http
 from . import lease as google_lease
@@ -147,7 +147,7 @@ class _Batch:
 class GoogleSheetsBackend:
     """The SheetBackend of a Google spreadsheet (see the module docstring).
 
-    One instance may serve many cycles (`serve` keeps it; cycle.py `CycleRunner(keep=True)`):
+    One instance may serve many cycles (`serve` keeps it; application/all_centers.py `CycleRunner(keep=True)`):
     that is what lets an idle cycle cost a single request. It is not meant to be shared by
     two threads at once (one center, one cycle at a time)."""
 

@@ -17,14 +17,14 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from .adapters.backend import SheetBackend, TabNames
-from .config import CenterConfig, Config
-from .domain import events, messages, rules, summaries
-from .domain.model import CellWrite, OutgoingMessage, WritePlan
-from .domain.table import MainTable, build_main_table
-from .errors import AutomationError, DeliveryError
-from .gcpause import collector_paused
-from .vocabulary import Vocabulary
+from ..adapters.ports import SheetBackend, TabNames
+from ..config import CenterConfig, Config
+from ..domain import events, messages, rules, summaries
+from ..domain.records import CellWrite, OutgoingMessage, WritePlan
+from ..domain.table import MainTable, build_main_table
+from ..errors import AutomationError, DeliveryError
+from ..gcpause import collector_paused
+from ..vocabulary import Vocabulary
 
 SUMMARY_TAB_KEYS = ("supervisor_queue", "manager_queue", "pending_review", "follow_up", "weekly_report")
 
@@ -265,7 +265,7 @@ def deliver(due: list[OutgoingMessage], transport, state: messages.SentState, no
     certificate not trusted) every message fails with that reason, without one more attempt
     each. A failure is logged only the first time that message fails (its Message-ID is not yet
     among the logged failures); a message that goes out is logged as sent."""
-    from .adapters.mime import build_email  # the MIME rendering is the transport side's
+    from ..adapters.mime import build_email  # the MIME rendering is the transport side's
 
     rows: list[list[str]] = []
     sent = failed = 0
@@ -320,7 +320,7 @@ def describe_plan(plan: WritePlan, header: list[Any], due: list[OutgoingMessage]
 
 def layout_for(config: Config, center: CenterConfig):
     """What `init` makes sure each spreadsheet has, in the configured language."""
-    from .adapters.backend import Layout
+    from ..adapters.ports import Layout
 
     vocabulary = config.vocabulary
     columns = vocabulary.columns

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..domain.model import Snapshot, WritePlan
+from ..domain.records import Snapshot, WritePlan
 
 
 @dataclass(frozen=True)

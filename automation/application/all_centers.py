@@ -27,12 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from . import service, wiring
-from .adapters import locks
-from .config import CenterConfig, Config
-from .errors import AutomationError, ConfigError
-from .logs import event_record
-from .monitor_state import StateStore
+from .. import wiring
+from . import one_center
+from ..adapters import locks
+from ..config import CenterConfig, Config
+from ..errors import AutomationError, ConfigError
+from ..logs import event_record
+from ..monitor_state import StateStore
 
 log = logging.getLogger("automation.cycle")
 
@@ -80,7 +81,7 @@ class CenterOutcome:
 
     center: CenterConfig
     exit_code: int = 0
-    result: service.CenterResult | None = None
+    result: one_center.CenterResult | None = None
     error: str = ""  # the user-visible error, as `run` prints it after "錯誤："
     internal: bool = False  # a bug, not something the user caused
     held: bool = False  # another worker holds the sheet: skipped
@@ -206,7 +207,7 @@ class CycleRunner:
                 # A lazily written lease (Google Sheets) is held before the first message goes out.
                 transport = locks.holding_transport(transport, lease)
             try:
-                result = service.run_center(center, config, now, backend, transport, dry_run=dry_run)
+                result = one_center.run_center(center, config, now, backend, transport, dry_run=dry_run)
                 if self.keep and not dry_run and callable(getattr(lease, "hold", None)):
                     try:
                         lease.hold()  # serve: a lazily written lease is written once a cycle went well
