@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                              help="多台機器分擔服務中心：本機處理第 I 份（共 N 份，按名稱哈希穩定分配）")
         command.add_argument("--log-format", choices=logs.LOG_FORMATS, default="text",
                              help="日誌格式：text（默認）或 json（每行一個 JSON，供日誌收集系統）")
+    parser.set_defaults(log_format="text", shard=None)  # for the commands without these options
     return parser
 
 
@@ -98,7 +99,7 @@ def setup_command_logging(command: str, log_format: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    log_format = getattr(args, "log_format", "text")
+    log_format = args.log_format
     try:
         if args.command == "demo":
             from .application.demo import run_demo
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         if config.mail.password_env:
             logs.register_secret(os.environ.get(config.mail.password_env))
-        shard = Shard.parse(args.shard) if getattr(args, "shard", None) else None
+        shard = Shard.parse(args.shard) if args.shard else None
         if args.command == "init":
             return init_all(config)
         if args.command == "run":

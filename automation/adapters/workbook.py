@@ -26,7 +26,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from ..domain.records import Snapshot, WritePlan
 from ..errors import SheetUnusableError, WorkbookLockedError
 from ..vocabulary import Vocabulary, normalize_text
-from .ports import Layout, TabNames
+from .ports import Layout, SheetBackend, TabNames
 
 try:
     import fcntl
@@ -51,7 +51,7 @@ def set_plain(cell, value: Any) -> None:
         cell.data_type = "s"
 
 
-class WorkbookBackend:
+class WorkbookBackend(SheetBackend):
     def __init__(self, path: Path, center: str):
         self.path = Path(path)
         self.center = center
