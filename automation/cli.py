@@ -119,6 +119,8 @@ def print_outcome(outcome, dry_run: bool, out, err) -> int:
     print(summary_line(result, dry_run), file=out)
     for line in result.dry_run_lines:
         print(f"  {line}", file=out)
+    for line in result.skipped_lines:  # rows whose worker cells cannot be written (SPEC 6)
+        print(f"  {line}", file=out)
     if result.exit_code:
         print(f"錯誤：服務中心「{outcome.center.name}」：{result.error}", file=err)
         return result.exit_code
@@ -186,7 +188,7 @@ def setup_command_logging(command: str, log_format: str) -> None:
         # `run` prints each center's line and error itself, and the rows' problems are in the
         # sheet's 系統提示; the console adds only what is said nowhere else (other warnings).
         logs.setup_logging("text", level=logging.WARNING, with_time=False,
-                           exclude_events=("center_cycle", "cycle_done", "center_held", "row_note"))
+                           exclude_events=("center_cycle", "cycle_done", "center_held", "row_note", "row_skipped"))
 
 
 def main(argv: list[str] | None = None) -> int:
