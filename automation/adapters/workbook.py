@@ -10,6 +10,7 @@ formulas. A local workbook cannot enforce who edits which column (SPEC 2.2).
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,11 +21,11 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.cell import coordinate_from_string
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from ..domain.model import Snapshot, WritePlan
+from ..domain.records import Snapshot, WritePlan
 from ..errors import AutomationError, SheetUnusableError, WorkbookLockedError
 from ..vocabulary import Vocabulary, normalize_text
 from . import workbook_file
-from .backend import Layout, TabNames
+from .ports import Layout, SheetBackend, TabNames
 from .workbook_file import MIB, FileIdentity, PackageFacts
 
 DEFAULT_MAX_BYTES = 500 * MIB
@@ -53,7 +54,7 @@ def set_plain(cell, value: Any) -> None:
         cell.data_type = "s"
 
 
-class WorkbookBackend:
+class WorkbookBackend(SheetBackend):
     def __init__(self, path: Path, center: str, max_bytes: int = DEFAULT_MAX_BYTES):
         self.path = Path(path)
         self.center = center
@@ -187,8 +188,7 @@ class WorkbookBackend:
         workbook_file.refuse_losses(self._facts, self.path, self.center)
         # A staff save since we read the file, up to the swap itself, makes the write give up
         # (WorkbookChangedError, exit 4) rather than overwrite it.
-        self._stamp = workbook_file.write_workbook(
-            book, self.path, self.center, self._stamp, self._facts.kept_counts, self.before_replace)
+        self._stamp = save_book(book, self.path, self.center, self._stamp, self._facts.kept_counts, self.before_replace)
         self._book_is_file = True
 
     def blocked_rows(self, main_tab: str, cells) -> dict[int, str]:
@@ -284,8 +284,8 @@ class WorkbookBackend:
         self._book_is_file = False
         if changes:
             workbook_file.refuse_losses(self._facts, self.path, self.center)
-            self._stamp = workbook_file.write_workbook(book, self.path, self.center, self._stamp,
-                                                       self._facts.kept_counts, self.before_replace)
+            self._stamp = save_book(book, self.path, self.center, self._stamp, self._facts.kept_counts,
+                                    self.before_replace)
         self._book = book
         self._book_is_file = self._stamp is not None
         return changes
@@ -384,7 +384,28 @@ def _append_rows(book, title: str, header: list[str], rows: list[list[Any]]) -> 
 
 def atomic_save(book, path: Path) -> None:
     """Write a workbook nobody else has (the demo's): aside, flushed, then renamed in."""
-    workbook_file.write_workbook(book, Path(path), "", None)
+    save_book(book, Path(path), "", None)
+
+
+def save_book(book, path: Path, center: str, expected: FileIdentity | None, kept_counts=None,
+              before_replace: Callable[[], None] | None = None) -> FileIdentity:
+    """workbook_file.write_workbook, with the workbook's pictures made saveable first."""
+    _keep_pictures_saveable(book)
+    return workbook_file.write_workbook(book, path, center, expected, kept_counts, before_replace)
+
+
+def _keep_pictures_saveable(book) -> None:
+    """Give every picture its bytes back before a save.
+
+    openpyxl (with Pillow, which it needs to keep pictures at all) reads a picture's bytes from
+    a stream it closes while saving, so a workbook saved twice in one cycle (the cycle's writes,
+    then the record of messages sent) would fail on the second save."""
+    for sheet in book.worksheets:
+        for image in getattr(sheet, "_images", ()):
+            data = getattr(image, "_saved_bytes", None)
+            if data is None:
+                data = image._saved_bytes = image._data()
+            image.ref = io.BytesIO(data)
 
 
 def _pictures_supported() -> bool:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import glob
-import io
 import os
 import re
 import stat
@@ -284,7 +283,6 @@ def write_workbook(book, path: Path, center: str, expected: FileIdentity | None,
     cause. `kept_counts` (from inspect_package) are the charts, pictures… the file held: a save
     holding fewer is refused. Returns the identity of the file written."""
     target = real_path(path)
-    keep_pictures_saveable(book)
     try:
         original = os.stat(target)
     except FileNotFoundError:
@@ -433,20 +431,6 @@ def write_error(center: str, where: Path, error: OSError) -> WorkbookWriteError:
     return WorkbookWriteError(
         f"服務中心「{center}」：無法寫入{kind} {where}（{cause}）；本次未寫入，工作簿保持原樣。"
         f"請騰出空間或給運行工作者的用戶寫入權限，下次運行會補上")
-
-
-def keep_pictures_saveable(book) -> None:
-    """Give every picture its bytes back before a save.
-
-    openpyxl (with Pillow, which it needs to keep pictures at all) reads a picture's bytes from
-    a stream it closes while saving, so a workbook saved twice in one cycle (the cycle's writes,
-    then the record of messages sent) would fail on the second save."""
-    for sheet in book.worksheets:
-        for image in getattr(sheet, "_images", ()):
-            data = getattr(image, "_saved_bytes", None)
-            if data is None:
-                data = image._saved_bytes = image._data()
-            image.ref = io.BytesIO(data)
 
 
 def _fsync_directory(directory: Path) -> None:
