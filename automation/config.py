@@ -123,6 +123,11 @@ def spreadsheet_identity(text: str) -> str:
     return match.group(1) if match else text.strip()
 
 
+def state_directory(config: Config) -> Path:
+    """`state_dir`, or "state" beside the config file when the config was built without one."""
+    return config.state_dir if config.state_dir is not None else config.source.parent / "state"
+
+
 class _Section:
     """A TOML table being read: takes keys one by one and complains of any left unknown."""
 

@@ -24,6 +24,7 @@ from .domain.model import CellWrite, OutgoingMessage, WritePlan
 from .domain.table import MainTable, build_main_table
 from .errors import AutomationError, DeliveryError
 from .gcpause import collector_paused
+from .journal import MessageJournal
 from .vocabulary import Vocabulary
 
 SUMMARY_TAB_KEYS = ("supervisor_queue", "manager_queue", "pending_review", "follow_up", "weekly_report")
@@ -185,9 +186,14 @@ def local_now(now: dt.datetime, config: Config) -> dt.datetime:
 
 @collector_paused
 def run_center(center: CenterConfig, config: Config, now: dt.datetime, backend: SheetBackend,
-               transport, dry_run: bool = False, monotonic: Callable[[], float] = time.monotonic) -> CenterResult:
-    """One cycle for one center. Raises AutomationError for what stops the center."""
+               transport, dry_run: bool = False, monotonic: Callable[[], float] = time.monotonic,
+               journal: MessageJournal | None = None) -> CenterResult:
+    """One cycle for one center. Raises AutomationError for what stops the center.
+
+    `journal` (default: the center's under `state_dir`) keeps the record of each message sent
+    until the event log holds it (SPEC 4.2, automation/journal.py)."""
     started = monotonic()
+    journal = journal if journal is not None else MessageJournal.for_center(config, center)
     result = CenterResult(center.name)
     vocabulary = config.vocabulary
     now_local = local_now(now, config)
@@ -213,10 +219,10 @@ def run_center(center: CenterConfig, config: Config, now: dt.datetime, backend: 
         main_tab=snapshot.main_tab, new_headers=new_headers, cells=cells, tabs=changed_tabs,
         log_tab=names.log, log_header=vocabulary.tab_layout("event_log"), log_rows=log_rows,
     )
-    state = messages.sent_state(snapshot.log_rows, vocabulary)
+    journal_rows, state = sent_so_far(snapshot.log_rows, journal, vocabulary)
     due = messages.due_messages(
-        evaluation=evaluation, log_rows=[*snapshot.log_rows, *log_rows], state=state, now=now_local,
-        config=config, center=center, vocabulary=vocabulary,
+        evaluation=evaluation, log_rows=[*snapshot.log_rows, *journal_rows, *log_rows], state=state,
+        now=now_local, config=config, center=center, vocabulary=vocabulary,
     )
     if dry_run:
         result.dry_run_lines = describe_plan(plan, snapshot.header, due)
@@ -234,16 +240,19 @@ def run_center(center: CenterConfig, config: Config, now: dt.datetime, backend: 
     except AutomationError:
         # An emergency is never held back by a failed write (SPEC 4.2); it is sent again
         # next run, because its record could not be written.
-        deliver([m for m in due if m.kind == "emergency"], transport, state, now_text, vocabulary, config)
+        deliver([m for m in due if m.kind == "emergency"], transport, state, now_text, vocabulary, config, journal)
         raise
     result.cells_written = len(cells) + len(new_headers)
     result.tabs_written = list(changed_tabs)
     result.log_rows = len(log_rows)
 
-    record_rows, sent, failed = deliver(sorted(due, key=_send_order), transport, state, now_text, vocabulary, config)
+    record_rows, sent, failed = deliver(sorted(due, key=_send_order), transport, state, now_text, vocabulary,
+                                        config, journal)
+    record_rows = [*journal_rows, *record_rows]
     if record_rows:
         backend.append_log(names.log, vocabulary.tab_layout("event_log"), record_rows)
         result.log_rows += len(record_rows)
+    journal.trim(state.sent_ids)  # the event log now holds every message sent so far
     result.messages_sent, result.messages_failed = sent, failed
     if failed:
         result.exit_code = DeliveryError.exit_code
@@ -252,19 +261,33 @@ def run_center(center: CenterConfig, config: Config, now: dt.datetime, backend: 
     return result
 
 
+def sent_so_far(log_rows: list[list[Any]], journal: MessageJournal,
+                vocabulary: Vocabulary) -> tuple[list[list[str]], messages.SentState]:
+    """(the journal's rows the event log lacks, what is sent according to both): a message the
+    journal holds counts as sent, and its rows are copied into the log with the next write."""
+    logged = messages.sent_state(log_rows, vocabulary)
+    missing = [list(row) for entry in journal.entries() if entry.message_id not in logged.sent_ids
+               for row in entry.rows]
+    if not missing:
+        return [], logged
+    return missing, messages.sent_state([*log_rows, *missing], vocabulary)
+
+
 def _send_order(message: OutgoingMessage) -> int:
     """Emergencies first, ahead of any digest (SPEC 3.5); then complaints, then digests."""
     return messages.KINDS.index(message.kind) if message.kind in messages.KINDS else len(messages.KINDS)
 
 
 def deliver(due: list[OutgoingMessage], transport, state: messages.SentState, now_text: str,
-            vocabulary: Vocabulary, config: Config) -> tuple[list[list[str]], int, int]:
+            vocabulary: Vocabulary, config: Config,
+            journal: MessageJournal | None = None) -> tuple[list[list[str]], int, int]:
     """Send each message; returns (event-log rows to append, sent count, failed count).
 
     One connection serves the whole batch. When it cannot be opened (server down, login refused,
     certificate not trusted) every message fails with that reason, without one more attempt
     each. A failure is logged only the first time that message fails (its Message-ID is not yet
-    among the logged failures); a message that goes out is logged as sent."""
+    among the logged failures); a message that goes out is logged as sent, and journaled on disk
+    the moment the transport accepted it (SPEC 4.2)."""
     from .adapters.mime import build_email  # the MIME rendering is the transport side's
 
     rows: list[list[str]] = []
@@ -289,9 +312,12 @@ def deliver(due: list[OutgoingMessage], transport, state: messages.SentState, no
                     state.failed_ids.add(message.message_id)
                     rows.append(messages.failed_log_row(message, error.reason, now_text, vocabulary))
                 continue
+            sent_rows = messages.sent_log_rows(message, now_text, vocabulary)
+            if journal is not None:
+                journal.record(message.message_id, sent_rows)
             sent += 1
             state.record_sent(message, now_text)
-            rows.extend(messages.sent_log_rows(message, now_text, vocabulary))
+            rows.extend(sent_rows)
     finally:
         getattr(transport, "close", lambda: None)()
     return rows, sent, failed

@@ -156,9 +156,8 @@ def test_spec_5_workbook_open_in_an_office_program_exits_4_and_writes_nothing(tm
 
 
 def test_spec_4_2_emergency_goes_out_even_while_the_workbook_is_open_in_excel(tmp_path, capsys):
-    """SPEC 4.2: 緊急 alerts go out even when the writes failed, and again at each run until
-    their record is written; a workbook open in Excel all day must not hold an emergency back.
-    Nothing else is sent, and the workbook is not touched."""
+    """SPEC 4.2: 緊急 alerts go out even when the writes failed, once; a workbook open in Excel
+    all day must not hold an emergency back. Nothing else is sent, and the workbook is not touched."""
     from .workbooks import SHUFFLED_HANT, build_workbook, row
 
     workbook = tmp_path / "錦繡花園.xlsx"
@@ -172,15 +171,15 @@ def test_spec_4_2_emergency_goes_out_even_while_the_workbook_is_open_in_excel(tm
     assert workbook.read_bytes() == before
     sent = sorted(p.name for p in (tmp_path / "outbox").iterdir())
     assert len(sent) == 2 and all("emergency" in name for name in sent)  # supervisor and manager
-    # Still locked: not recorded, so sent again; once closed, recorded and never again.
+    # Still locked: the local journal (SPEC 4.2) knows they went out, so not again; once
+    # closed, the journal is copied into 運行日誌 and they never go again.
     assert run_at(capsys, config, "2026-03-10T09:10")[0] == 4
-    assert len(list((tmp_path / "outbox").iterdir())) == 4
+    assert len(list((tmp_path / "outbox").iterdir())) == 2
     (tmp_path / "~$錦繡花園.xlsx").unlink()
     assert run_at(capsys, config, "2026-03-10T09:20")[0] == 0
-    emergencies = [p for p in (tmp_path / "outbox").iterdir() if "emergency" in p.name]
-    assert len(emergencies) == 6  # the run that could record them sent them once more, then never
+    assert len([p for p in (tmp_path / "outbox").iterdir() if "emergency" in p.name]) == 2
     assert run_at(capsys, config, "2026-03-10T09:30")[0] == 0
-    assert len([p for p in (tmp_path / "outbox").iterdir() if "emergency" in p.name]) == 6
+    assert len([p for p in (tmp_path / "outbox").iterdir() if "emergency" in p.name]) == 2
 
 
 # --- exit 2: bad configuration or usage -----------------------------------------------------
