@@ -11,7 +11,8 @@ import shutil
 
 import pytest
 
-from automation import service, wiring
+from automation import wiring
+from automation.application import one_center
 from automation.adapters.workbook import WorkbookBackend
 from automation.config import load_config
 from automation.journal import MessageJournal
@@ -104,7 +105,7 @@ def test_a_crash_between_sending_and_recording_costs_at_most_one_repeat(center):
         [center_config] = config.centers
         backend = WorkbookBackend(center_config.path, center_config.name)
         with pytest.raises(Crash):  # the first emergency alert went out, unrecorded anywhere
-            service.run_center(center_config, config, at("2026-03-09 09:00"), backend,
+            one_center.run_center(center_config, config, at("2026-03-09 09:00"), backend,
                                CrashAfterAccepting(wiring.transport_for(config), crash_after=1))
         assert subjects_received(server) == [EMERGENCY]
 
@@ -125,7 +126,7 @@ def test_a_crash_after_the_journal_took_the_record_costs_no_repeat_and_loses_no_
         [center_config] = config.centers
         crashing = CrashBeforeTheLogRecord(center_config.path, center_config.name)
         with pytest.raises(Crash):
-            service.run_center(center_config, config, at("2026-03-09 09:00"), crashing, wiring.transport_for(config))
+            one_center.run_center(center_config, config, at("2026-03-09 09:00"), crashing, wiring.transport_for(config))
         first = subjects_received(server)
         assert first.count(EMERGENCY) == 2 and first.count(COMPLAINT) == 1 and len(first) == len(set(first)) + 1
         assert log_events(workbook, "郵件已發送") == []
