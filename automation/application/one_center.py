@@ -19,6 +19,7 @@ from ..adapters.ports import Layout, SheetBackend, TabNames, Transport
 from ..config import CenterConfig, Config
 from ..domain import events, messages, rules, summaries
 from ..domain.cells import row_anchors, same_content
+from ..domain.privacy import with_phones_masked
 from ..domain.records import CellWrite, OutgoingMessage, WritePlan
 from ..domain.table import MainTable, build_main_table
 from ..errors import AutomationError, DeliveryError
@@ -162,7 +163,8 @@ def run_center(center: CenterConfig, config: Config, now: dt.datetime, backend: 
     result.rows = len(evaluation)
     result.new_notes = new_row_notes(table.frame, evaluation)
     new_headers, cells = plan_cell_writes(table, evaluation, vocabulary)
-    built, changed_tabs = plan_tabs(evaluation, today, config, vocabulary, snapshot.tabs)
+    shown = with_phones_masked(evaluation)  # what leaves the main tab: tabs and mails
+    built, changed_tabs = plan_tabs(shown, today, config, vocabulary, snapshot.tabs)
     log_rows = events.cycle_log_rows(evaluation, now_text, vocabulary)
     result.escalations = sum(1 for row in log_rows if row[1] in (
         vocabulary.label("events", "escalated_supervisor"), vocabulary.label("events", "escalated_manager")))
@@ -172,7 +174,7 @@ def run_center(center: CenterConfig, config: Config, now: dt.datetime, backend: 
     )
     journal_rows, state = sent_so_far(snapshot.log_rows, journal, vocabulary)
     due = messages.due_messages(
-        evaluation=evaluation, log_rows=[*snapshot.log_rows, *journal_rows, *log_rows], state=state,
+        evaluation=shown, log_rows=[*snapshot.log_rows, *journal_rows, *log_rows], state=state,
         now=now_local, config=config, center=center, vocabulary=vocabulary,
     )
     if dry_run:

@@ -19,6 +19,7 @@ from ..config import EscalationConfig, Person
 from ..vocabulary import Vocabulary, normalize_text
 from .dates import EARLIEST_LIKELY, NO_DATE, ParsedDates, iso, is_blank, parse_dates
 from .daycount import day_counter
+from .privacy import mask_phones_in_text
 
 ID_PATTERN = re.compile(r"^R(\d{8})-(\d{3,})$")
 NOTE_SEPARATOR = "；"
@@ -416,7 +417,9 @@ def _notes(*, vocabulary, n, received: ParsedDates, completed: ParsedDates, rece
                 parts.setdefault(position, []).append(label)
         else:
             for position in positions:
-                parts.setdefault(position, []).append(vocabulary.label("notes", key, value=values[position]))
+                # A quoted cell may hold a phone (typed into 接待日期): notes travel to tabs and mails.
+                quoted = mask_phones_in_text(values[position])
+                parts.setdefault(position, []).append(vocabulary.label("notes", key, value=quoted))
 
     received_text = texts["received_at"]
     completed_text = texts["completed_at"]
