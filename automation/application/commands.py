@@ -68,6 +68,8 @@ def print_outcome(outcome, dry_run: bool, out, err) -> int:
     print(summary_line(result, dry_run), file=out)
     for line in result.dry_run_lines:
         print(f"  {mask_phones_in_text(line)}", file=out)  # phones are masked outside the main tab
+    for line in result.skipped_lines:  # rows whose worker cells cannot be written (SPEC 6)
+        print(f"  {line}", file=out)
     if result.exit_code:
         print(f"錯誤：服務中心「{outcome.center.name}」：{mask_phones_in_text(result.error)}", file=err)
         return result.exit_code
