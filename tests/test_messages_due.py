@@ -26,6 +26,9 @@ from tests.messages_support import (
 SUPERVISOR_DIGEST = f"[{CENTER}] 客服主管每日隊列 "
 MANAGER_DIGEST = f"[{CENTER}] 經理隊列 "
 WEEKLY = f"[{CENTER}] 上週接待記錄審核 "
+# 2026-03-09 lies after the first Monday of 2026-Q1: a first run then also sends 2025-Q4's
+# quarterly review, to the supervisor and the manager (SPEC 4.2).
+QUARTERLY_Q4 = [f"[{CENTER}] 季度復審 2025-Q4"] * 2
 
 
 class Center:
@@ -144,7 +147,8 @@ def test_review_day_and_time_come_from_the_config(tmp_path):
 
 def test_a_rerun_and_a_run_from_another_machine_send_nothing_twice(center, tmp_path):
     first = center.run("2026-03-09 09:30")
-    assert len(first) == 6  # 2 digests, the weekly review, a complaint, an emergency to two people
+    # 2 digests, the weekly review, a complaint, an emergency and the quarterly review to two people
+    assert len(first) == 8
     assert center.run("2026-03-09 09:30") == []
 
     # Another machine: its own config file and outbox, the same workbook.
@@ -187,7 +191,8 @@ def test_the_event_log_records_every_message_sent_with_its_message_id(center):
 
 def test_alerts_for_open_rows_only_and_never_for_closed_history(center):
     sent = center.run("2026-03-09 07:00")  # before any digest
-    assert sent == [f"[{CENTER}] 投訴 R20260308-002", f"[{CENTER}] 緊急 R20260307-001", f"[{CENTER}] 緊急 R20260307-001"]
+    assert sent == [*QUARTERLY_Q4, f"[{CENTER}] 投訴 R20260308-002", f"[{CENTER}] 緊急 R20260307-001",
+                    f"[{CENTER}] 緊急 R20260307-001"]
     recipients = sorted(m["To"].addresses[0].addr_spec for m in center.outbox.all() if "緊急" in str(m["Subject"]))
     assert recipients == [MANAGER, SUPERVISOR]
     [complaint] = [m for m in center.outbox.all() if "投訴" in str(m["Subject"])]
@@ -224,14 +229,14 @@ def test_more_than_five_alerts_for_one_recipient_go_as_one_message(tmp_path):
     rows = [reception(f"2026-03-0{day}", f"投訴事項{day}", "投訴") for day in range(1, 8)]
     many = Center(tmp_path, rows)
     sent = many.run("2026-03-09 07:00")
-    assert sent == [f"[{CENTER}] 投訴 7 項"]
-    [batch] = many.outbox.all()
+    assert sent == [*QUARTERLY_Q4, f"[{CENTER}] 投訴 7 項"]
+    [batch] = [m for m in many.outbox.all() if "投訴" in str(m["Subject"])]
     body = text_of(batch)
     ids = [f"R2026030{day}-001" for day in range(1, 8)]
     assert all(record_id in body for record_id in ids)
     assert body.index(ids[0]) < body.index(ids[-1])  # oldest first
     # Recorded per record id, so each row is known to be alerted.
-    logged = sorted(row[2] for row in log_events(many.workbook, "郵件已發送"))
+    logged = sorted(row[2] for row in log_events(many.workbook, "郵件已發送") if row[2])
     assert logged == ids
 
     append_rows(many.workbook, [reception("2026-03-09", "新投訴", "投訴")])
@@ -241,7 +246,7 @@ def test_more_than_five_alerts_for_one_recipient_go_as_one_message(tmp_path):
 def test_exactly_five_alerts_go_one_by_one(tmp_path):
     rows = [reception(f"2026-03-0{day}", f"緊急{day}", "緊急") for day in range(4, 9)]
     five = Center(tmp_path, rows)
-    sent = five.run("2026-03-09 07:00")
+    sent = [subject for subject in five.run("2026-03-09 07:00") if subject not in QUARTERLY_Q4]
     assert len(sent) == 10 and all("項" not in subject for subject in sent)
 
 
@@ -343,6 +348,7 @@ def test_simplified_chinese_subjects_and_words(tmp_path):
         f"[{CENTER}] 投诉 R20260308-002",
         f"[{CENTER}] 紧急 R20260307-001",
         f"[{CENTER}] 紧急 R20260307-001",
+        *[f"[{CENTER}] 季度复审 2025-Q4"] * 2,
     ])
     [digest] = [m for m in office.outbox.all() if "客服主管每日队列" in str(m["Subject"])]
     assert "【主管队列】" in text_of(digest) and 'lang="zh-Hans"' in html_of(digest)
@@ -377,7 +383,7 @@ def test_emergency_alerts_go_out_even_when_the_sheet_write_fails_once_thanks_to_
         assert subjects(center.outbox.new()) == expected  # the complaint waits for the write
         assert log_rows(center.workbook) == []
 
-    assert center.run("2026-03-09 07:10") == [f"[{CENTER}] 投訴 R20260308-002"]
+    assert center.run("2026-03-09 07:10") == [*QUARTERLY_Q4, f"[{CENTER}] 投訴 R20260308-002"]
     alerts = [row for row in log_rows(center.workbook) if row[1] == "郵件已發送" and "緊急" in row[3]]
     assert [(row[0], row[2]) for row in alerts] == [("2026-03-09 07:00:00", "R20260307-001")] * 2
     assert center.run("2026-03-09 07:15") == []

@@ -34,7 +34,10 @@ EXPECTED_SUBJECTS = sorted([
     f"[{CENTER}] 投訴 R20260308-004",  # ... and the one with the <script>
     f"[{CENTER}] 緊急 R20260306-002",
     f"[{CENTER}] 緊急 R20260306-002",
+    f"[{CENTER}] 季度復審 2025-Q4",  # 03-09 is past 2026-Q1's first Monday: the review of 2025-Q4
+    f"[{CENTER}] 季度復審 2025-Q4",
 ])
+ALL = len(EXPECTED_SUBJECTS)
 
 
 @pytest.fixture
@@ -140,6 +143,15 @@ def test_every_message_over_starttls_with_login(tmp_path, workbook, ca, ca_file,
     assert f'src="cid:{image["Content-ID"].strip("<>")}"' in html_of(review)
     assert png_size(image.get_content()) == (1280, 520)
 
+    # The quarterly review, to both: the problems found first, then the figures, then the chart.
+    quarterly = [m for m in messages if "季度復審" in str(m["Subject"])]
+    assert sorted(m["To"].addresses[0].addr_spec for m in quarterly) == [MANAGER, SUPERVISOR]
+    page = html_of(quarterly[0])
+    assert page.index("2025-Q4 發現的問題") < page.index("季度數字") < page.index("近 4 季趨勢")
+    [image] = [part for part in quarterly[0].walk() if part.get_content_type() == "image/png"]
+    assert f'src="cid:{image["Content-ID"].strip("<>")}"' in page
+    assert png_size(image.get_content())[0] == 1280
+
     # The log records each message once, by its Message-ID.
     logged = " ".join(row[3] for row in sent_rows(workbook))
     assert all(str(m["Message-ID"]) in logged for m in messages)
@@ -151,25 +163,25 @@ def test_server_down_nothing_recorded_exit_4_failure_logged_once_then_all_sent_o
 
     first = run(config, NOW)
     assert first.code == 4
-    assert "9 封郵件未能發送" in first.err
+    assert f"{ALL} 封郵件未能發送" in first.err
     assert sent_rows(workbook) == []
     failures = failed_rows(workbook)
-    assert len(failures) == 9
+    assert len(failures) == ALL
     assert all("郵件伺服器無法連接" in row[3] for row in failures)
 
     # Still down at the next runs: retried, and not logged again.
     assert run(config, NOW + dt.timedelta(minutes=5)).code == 4
     assert run(config, NOW + dt.timedelta(minutes=10)).code == 4
-    assert len(failed_rows(workbook)) == 9
+    assert len(failed_rows(workbook)) == ALL
 
     with LoopbackSmtp(port=port) as server:
         back = run(config, NOW + dt.timedelta(minutes=15))
         assert back.code == 0, back.err
         assert sorted(str(m["Subject"]) for m in server.messages()) == EXPECTED_SUBJECTS
         assert run(config, NOW + dt.timedelta(minutes=20)).code == 0
-        assert len(server.received) == 9
-    assert len(failed_rows(workbook)) == 9
-    assert len({row[3] for row in sent_rows(workbook)}) == 9
+        assert len(server.received) == ALL
+    assert len(failed_rows(workbook)) == ALL
+    assert len({row[3] for row in sent_rows(workbook)}) == ALL
 
 
 def test_refused_login_is_retried_with_the_right_password(tmp_path, workbook, ca, ca_file, monkeypatch):
@@ -181,7 +193,7 @@ def test_refused_login_is_retried_with_the_right_password(tmp_path, workbook, ca
         assert refused.code == 4
         assert server.received == [] and sent_rows(workbook) == []
         failures = failed_rows(workbook)
-        assert len(failures) == 9 and all("郵件伺服器拒絕登入 (535" in row[3] for row in failures)
+        assert len(failures) == ALL and all("郵件伺服器拒絕登入 (535" in row[3] for row in failures)
         assert all(PASSWORD not in row[3] for row in failures)
 
         monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
@@ -197,22 +209,23 @@ def test_one_refused_recipient_holds_only_that_recipients_messages(tmp_path, wor
         assert result.code == 4
         delivered = [item.rcpt_tos for item in server.received]
         assert delivered and all(rcpt == [SUPERVISOR] for rcpt in delivered)
-        assert len(delivered) == 6  # digest + 4 complaints + emergency
+        assert len(delivered) == 7  # digest + 4 complaints + emergency + quarterly review
         failures = failed_rows(workbook)
-        assert len(failures) == 3 and all("收件人被拒絕 (manager@example.com: 550" in row[3] for row in failures)
+        assert len(failures) == 4 and all("收件人被拒絕 (manager@example.com: 550" in row[3] for row in failures)
         assert all(MANAGER not in row[3] for row in sent_rows(workbook))
 
         assert run(config, NOW + dt.timedelta(minutes=5)).code == 4  # still refused
-        assert len(server.received) == 6 and len(failed_rows(workbook)) == 3
+        assert len(server.received) == 7 and len(failed_rows(workbook)) == 4
 
         server.refuse.clear()
         assert run(config, NOW + dt.timedelta(minutes=10)).code == 0
-        late = [item.parsed() for item in server.received[6:]]
+        late = [item.parsed() for item in server.received[7:]]
         assert sorted(str(m["Subject"]) for m in late) == sorted([
-            f"[{CENTER}] 經理隊列 2026-03-09", f"[{CENTER}] 上週接待記錄審核 2026-W10", f"[{CENTER}] 緊急 R20260306-002"])
+            f"[{CENTER}] 經理隊列 2026-03-09", f"[{CENTER}] 上週接待記錄審核 2026-W10", f"[{CENTER}] 緊急 R20260306-002",
+            f"[{CENTER}] 季度復審 2025-Q4"])
         assert all(m["To"].addresses[0].addr_spec == MANAGER for m in late)
         assert run(config, NOW + dt.timedelta(minutes=15)).code == 0
-        assert len(server.received) == 9
+        assert len(server.received) == ALL
 
 
 def test_an_untrusted_certificate_is_a_pending_delivery(tmp_path, workbook, ca):

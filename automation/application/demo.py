@@ -92,6 +92,47 @@ SAMPLES = [
 ]
 
 
+# Half a year of history before the recent rows, so the 季度復審 tab and mail have quarters to
+# compare. Deterministic; every row closed except one left with the manager for weeks. Built so
+# that the review finds something in whichever quarter it looks at: a room that keeps calling
+# (2-1-1503), an 工程部 whose items often reach the supervisor, an item long with the manager.
+_HISTORY_KINDS = [
+    # (matter, category, channel, department, days to finish, satisfaction)
+    ("地下車庫照明損壞", "報修", "網上", "工程部", 5, "基本滿意"),
+    ("諮詢停車月卡辦理", "諮詢", "致電", "", 0, "滿意"),
+    ("樓道雜物堆放", "投訴", "上門", "秩序維護部", 1, "滿意"),
+    ("陽台下水道堵塞", "報修", "致電", "工程部", 1, "滿意"),
+    ("建議增加綠化", "建議", "網上", "", 2, ""),
+    ("電梯異響", "報修", "上門", "工程部", 4, "不滿意"),
+    ("快遞代收", "其他", "致電", "", 0, "滿意"),
+]
+_REPEAT_CALLER = ("黃建國", "13611112222", "2-1-1503")  # every 5th row: 4 or 5 times a quarter;
+# the others take turns, each at most twice a quarter
+_HISTORY_PEOPLE = [("王家明", "13600001111", "4-2-0801"), ("李淑貞", "13700002222", "6-1-1202"),
+                   ("陳美玲", "13800003333", "1-2-0303"), ("張志偉", "13900004444", "9-1-1001"),
+                   ("劉慧敏", "13500005555", "3-2-0402"), ("楊光", "13300006666", "7-2-1604"),
+                   ("許文彬", "13200007777", "5-1-0707"), ("郭小芳", "13100008888", "8-2-2101"),
+                   ("鄧永康", "15800009999", "2-2-1305"), ("蕭雅文", "15900001212", "6-2-0506")]
+
+
+def history_samples() -> list[tuple]:
+    rows = []
+    for number, days_ago in enumerate(range(200, 23, -4)):
+        matter, category, channel, department, takes, satisfaction = _HISTORY_KINDS[number % len(_HISTORY_KINDS)]
+        others = number - number // 5 - 1  # rows before this one not of the repeat caller
+        name, phone, room = _REPEAT_CALLER if number % 5 == 0 else _HISTORY_PEOPLE[others % len(_HISTORY_PEOPLE)]
+        reviewed = number % 6 != 5  # a few rows the supervisor and manager never signed
+        rows.append((days_ago, f"{9 + number % 8:02d}:{number * 7 % 60:02d}", channel, name, phone, room, matter,
+                     category, "張麗" if number % 2 else "劉洋", department, "已處理", "已完成", days_ago - takes, "",
+                     "已審核" if reviewed else "", "已閱" if reviewed else "", satisfaction))
+    rows.append((60, "10:20", "上門", "趙大勇", "13511223344", "5-1-0902", "屋頂防水層老化漏水，需整體翻修", "報修", "張麗",
+                 "工程部", "已報維修基金申請", "", "", "", "已審核", "已閱", ""))
+    return rows
+
+
+SAMPLES = [*history_samples(), *SAMPLES]
+
+
 def _received_cell(today: dt.date, days_ago, at: str, index: int):
     if days_ago is None:
         return "上週二下午"  # what staff sometimes type; the worker flags it
@@ -145,13 +186,13 @@ def run_demo(folder: Path, now: dt.datetime | None = None, out=sys.stdout) -> in
     workbook = config.centers[0].path
     write_sample_workbook(workbook, today)
     print(f"示例目錄：{folder.resolve()}", file=out)
-    print(f"已生成設定檔 {config_path} 和示例工作簿 {workbook}（{len(SAMPLES)} 條接待記錄，日期為近三週）", file=out)
+    print(f"已生成設定檔 {config_path} 和示例工作簿 {workbook}（{len(SAMPLES)} 條接待記錄，近三週的日常記錄和之前半年的歷史）", file=out)
     code = commands.init_all(config, out=out)
     code = max(code, commands.run_once(config, now, dry_run=False, out=out))
     print("", file=out)
     print("請查看：", file=out)
     print(f"  工作簿 {workbook}：主分頁已填上 記錄編號 / 當前負責人 / 狀態 / 處理時限 / 系統提示，", file=out)
-    print("    另有 主管隊列、經理隊列、待審核、待回訪、週報、運行日誌 分頁", file=out)
+    print("    另有 主管隊列、經理隊列、待審核、待回訪、週報、季度復審、運行日誌 分頁", file=out)
     print(f"  郵件（.eml，可用郵件軟件打開）：{config.mail.outbox_dir}", file=out)
     for line in outbox_listing(config.mail.outbox_dir):
         print(f"    {line}", file=out)

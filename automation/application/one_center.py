@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..adapters.ports import Layout, SheetBackend, TabNames, Transport
 from ..config import CenterConfig, Config
-from ..domain import events, messages, rules, summaries
+from ..domain import events, messages, quarterly_report, rules, summaries
 from ..domain.cells import row_anchors, same_content
 from ..domain.privacy import with_phones_masked
 from ..domain.records import CellWrite, OutgoingMessage, WritePlan
@@ -31,7 +31,8 @@ from ..gcpause import collector_paused
 from ..journal import MessageJournal
 from ..vocabulary import Vocabulary
 
-SUMMARY_TAB_KEYS = ("supervisor_queue", "manager_queue", "pending_review", "follow_up", "weekly_report")
+SUMMARY_TAB_KEYS = ("supervisor_queue", "manager_queue", "pending_review", "follow_up", "weekly_report",
+                    "quarterly_review")
 
 
 @dataclass
@@ -117,7 +118,8 @@ def plan_cell_writes(table: MainTable, evaluation: pd.DataFrame, vocabulary: Voc
 def plan_tabs(evaluation: pd.DataFrame, today: int, config: Config, vocabulary: Vocabulary,
               existing: dict[str, list[list[Any]]]) -> tuple[dict[str, list[list[Any]]], dict[str, list[list[Any]]]]:
     """(all summary tabs by key, the ones whose content changed by title)."""
-    built = summaries.build_tabs(evaluation, today, vocabulary, config.review_window_days)
+    built = summaries.build_tabs(evaluation, today, vocabulary, config.review_window_days,
+                                 config.escalation.day_basis)
     changed = {}
     for key, content in built.items():
         title = vocabulary.tab_title(key)
@@ -160,6 +162,7 @@ def run_center(center: CenterConfig, config: Config, now: dt.datetime, backend: 
         plan, due = cycle.plan(snapshot)
         if dry_run:
             cycle.result.dry_run_lines = describe_plan(plan, snapshot.header, due)
+            cycle.result.dry_run_lines += next_quarterly_line(cycle, due)
             cycle.result.cells_written = len(plan.cells)
             cycle.result.seconds = monotonic() - started
             return cycle.result
@@ -365,6 +368,14 @@ def deliver(due: list[OutgoingMessage], transport: Transport, state: messages.Se
     finally:
         transport.close()
     return rows, sent, failed
+
+
+def next_quarterly_line(cycle: "_Cycle", due: list[OutgoingMessage]) -> list[str]:
+    """A dry run says when the quarterly review goes next, unless it is among what it would send."""
+    if any(message.kind == "quarterly_review" for message in due):
+        return []
+    sent = messages.quarterly_reviews_sent(cycle.state)
+    return [quarterly_report.next_review_line(cycle.now_local, cycle.config.schedule, cycle.vocabulary, sent)]
 
 
 def describe_plan(plan: WritePlan, header: list[Any], due: list[OutgoingMessage]) -> list[str]:

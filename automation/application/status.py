@@ -1,7 +1,7 @@
 """`status --config FILE`: how each center is doing, for an operator or a health check.
 
 Per center: the last successful cycle, open items per status, the oldest open item, the next
-supervisor digest and weekly review due, the last error. Exit 0 when every center had a
+supervisor digest, weekly review and quarterly review due, the last error. Exit 0 when every center had a
 successful cycle within three intervals; otherwise non-zero (1, or the worse code of a sheet
 that could not even be read), so it can serve as a monitoring probe.
 
@@ -24,7 +24,7 @@ from .. import wiring
 from . import one_center
 from ..config import CenterConfig, Config
 from .all_centers import HEALTHY_INTERVALS, Shard, centers_of, state_dir_of
-from ..domain import events, messages, rules
+from ..domain import events, messages, quarterly_report, rules
 from ..domain.dates import NO_DATE, iso, iso_week, monday_of
 from ..domain.table import build_main_table
 from ..errors import AutomationError
@@ -45,6 +45,7 @@ class SheetFacts:
     oldest: str = ""  # "R…（接待 …，已 N 天，狀態）"
     next_digest: str = ""
     next_review: str = ""
+    next_quarterly: str = ""
     last_logged_problem: str = ""
 
 
@@ -128,9 +129,12 @@ def read_sheet_facts(center: CenterConfig, config: Config, now: dt.datetime, bac
         oldest = dated.sort_values(["received"], kind="stable").iloc[0]
         days = today - int(oldest["received"])
         facts.oldest = f"{oldest['record_id']}（接待 {iso(int(oldest['received']))}，已 {days} 天，{oldest['status']}）"
-    sent = messages.sent_state(snapshot.log_rows, vocabulary).sent
+    state = messages.sent_state(snapshot.log_rows, vocabulary)
+    sent = state.sent
     facts.next_digest = next_daily_digest(now_local, config, sent)
     facts.next_review = next_weekly_review(now_local, config, sent)
+    facts.next_quarterly = quarterly_report.next_review_line(now_local, config.schedule, vocabulary,
+                                                             messages.quarterly_reviews_sent(state))
     problem_events = {config.vocabulary.label("events", key) for key in ("error", "message_failed")}
     for row in reversed(snapshot.log_rows):
         if len(row) >= 4 and str(row[1] or "").strip() in problem_events:
@@ -176,6 +180,7 @@ def center_status(center: CenterConfig, config: Config, now: dt.datetime, store:
                 lines.append("未完成事項：無")
             lines.append(f"下一次客服主管每日隊列：{facts.next_digest}")
             lines.append(f"下一次經理週審核：{facts.next_review}")
+            lines.append(facts.next_quarterly)
             if facts.last_logged_problem:
                 lines.append(f"運行日誌中最近的問題：{facts.last_logged_problem}")
     if state is not None and state.last_error:

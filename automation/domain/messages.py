@@ -32,7 +32,7 @@ import pandas as pd
 from ..config import CenterConfig, Config
 from ..vocabulary import LANGUAGES, Vocabulary
 from ..presentation import compose
-from . import summaries
+from . import quarterly, quarterly_report, summaries
 from ..presentation.chart import SERIES_COLORS, grouped_bar_chart, hex_color
 from ..presentation.compose import Chart, Document, Fields, RowView, Section, Table
 from .dates import NO_DATE, iso, iso_week, monday_of
@@ -41,7 +41,8 @@ from .records import InlineImage, OutgoingMessage
 from .privacy import mask_phone
 from .rules import CLOSED_STATUSES
 
-KINDS = ("emergency", "complaint", "supervisor_digest", "manager_digest", "weekly_review")
+KINDS = ("emergency", "complaint", "supervisor_digest", "manager_digest", "weekly_review", "quarterly_review")
+QUARTERLY_RECIPIENTS = ("supervisor", "manager")  # the supervisor leads the review (復審規定)
 ALERT_RECIPIENTS = {"emergency": ("supervisor", "manager"), "complaint": ("supervisor",)}
 SECTION_LIMIT = 50  # rows a section lists (SPEC 4.2); the rest are counted and pointed to
 BATCH_ABOVE = 5  # more alerts than this of one kind for one recipient go as one message
@@ -220,7 +221,20 @@ def due_messages(*, evaluation: pd.DataFrame, log_rows: list[list[Any]], state: 
         reviewed_week = iso_week(monday_of(today) - 7)
         if ("weekly_review", reviewed_week, "manager") not in state.sent:
             due.append(_weekly_review(ctx))
+    reviewed_quarter = quarterly.quarter_due_for_review(now, schedule.weekly_review_day, schedule.weekly_review_at)
+    if reviewed_quarter is not None:
+        roles = [role for role in QUARTERLY_RECIPIENTS
+                 if ("quarterly_review", reviewed_quarter.label, role) not in state.sent]
+        if roles:
+            due.extend(_quarterly_reviews(ctx, reviewed_quarter, roles))
     return due
+
+
+def quarterly_reviews_sent(state: SentState) -> set[str]:
+    """Quarters whose review went to everyone it goes to."""
+    periods = {period for kind, period, _ in state.sent if kind == "quarterly_review"}
+    return {period for period in periods
+            if all(("quarterly_review", period, role) in state.sent for role in QUARTERLY_RECIPIENTS)}
 
 
 def weekly_review_is_due_now(now: dt.datetime, review_day: int, review_at: dt.time) -> bool:
@@ -504,3 +518,17 @@ def _weekly_review(ctx: _Context) -> OutgoingMessage:
     png = grouped_bar_chart(labels, series)
     listed = tuple(row.record_id for row in blocks[-1].rows)
     return ctx.message("weekly_review", week, "manager", subject, doc, listed, (InlineImage(cid, png),))
+
+
+# ----- the quarterly review (SPEC 4.2, 4.3) ---------------------------------------------------------
+
+def _quarterly_reviews(ctx: _Context, reviewed: quarterly.Quarter, roles: list[str]) -> list[OutgoingMessage]:
+    """The review of `reviewed`, one message per role in `roles`: the same content, composed once."""
+    cid = f"quarters.{reviewed.label}.{hashlib.sha256(ctx.center.name.encode('utf-8')).hexdigest()[:8]}@{ctx.domain}"
+    mail = quarterly_report.review_mail(ctx.evaluation, ctx.today, reviewed, center=ctx.center.name,
+                                        vocabulary=ctx.vocabulary, day_basis=ctx.config.escalation.day_basis,
+                                        chart_cid=cid)
+    image = InlineImage(cid, mail.chart_png)
+    return [ctx.message("quarterly_review", reviewed.label, role, mail.subject,
+                        _document(ctx, mail.subject, role, mail.intro, mail.blocks), mail.record_ids, (image,))
+            for role in roles]

@@ -10,6 +10,7 @@ import pandas as pd
 from ..vocabulary import Vocabulary
 from .dates import NO_DATE, iso, iso_week, monday_of
 from .privacy import mask_phone
+from .quarterly_report import review_tab
 
 FOLLOW_UP_DAYS = 14
 
@@ -143,7 +144,8 @@ def weekly_report(evaluation: pd.DataFrame, today: int, vocabulary: Vocabulary, 
     return out
 
 
-def build_tabs(evaluation: pd.DataFrame, today: int, vocabulary: Vocabulary, window_days: int) -> dict[str, list[list[Any]]]:
+def build_tabs(evaluation: pd.DataFrame, today: int, vocabulary: Vocabulary, window_days: int,
+               day_basis: str = "calendar") -> dict[str, list[list[Any]]]:
     """Every summary tab's full content (header first), by tab key."""
     queue_header = vocabulary.layout("queue")
     return {
@@ -152,4 +154,5 @@ def build_tabs(evaluation: pd.DataFrame, today: int, vocabulary: Vocabulary, win
         "pending_review": [queue_header, *queue_rows(pending_review(evaluation, today, window_days), vocabulary)],
         "follow_up": [vocabulary.layout("follow_up"), *follow_up_rows(follow_up(evaluation, today), vocabulary, today)],
         "weekly_report": weekly_report(evaluation, today, vocabulary, window_days),
+        "quarterly_review": review_tab(evaluation, today, vocabulary, day_basis),
     }

@@ -33,6 +33,7 @@ _GLYPHS = {
     "8": ("111", "101", "111", "101", "111"),
     "9": ("111", "101", "111", "001", "111"),
     "W": ("10001", "10001", "10101", "10101", "01010"),
+    "Q": ("0110", "1001", "1001", "1011", "0111"),  # quarters: 2026-Q3
     "-": ("000", "000", "111", "000", "000"),
 }
 
@@ -62,7 +63,7 @@ class Canvas:
             self.pixels[start:start + len(span)] = span
 
     def text(self, x: int, y: int, text: str, color: Color, scale: int) -> None:
-        """Draw `text` (digits, W, -) with its top-left corner at (x, y)."""
+        """Draw `text` (digits, W, Q, -) with its top-left corner at (x, y)."""
         for char in text:
             glyph = _GLYPHS.get(char)
             if glyph is None:
