@@ -127,6 +127,19 @@ def _percent(part: pd.Series, whole: pd.Series) -> pd.Series:
     return (100.0 * part / whole.where(whole > 0)).round(1)
 
 
+def _equals_each(values: pd.Series, keys) -> dict[str, np.ndarray]:
+    """`values == key` for each key, the column's distinct values found once (object columns
+    compare slowly element by element; their integer codes do not)."""
+    codes, distinct = pd.factorize(values)
+    position = {value: number for number, value in enumerate(distinct.tolist())}
+    return {key: codes == position.get(key, -2) for key in keys}
+
+
+# The evaluation's columns the figures read.
+_FIGURE_COLUMNS = ["status_key", "level_reached", "category", "channel", "is_open", "satisfaction",
+                   "supervisor_review", "manager_review", "age_at_close", "record_id", "unresolvable_reason"]
+
+
 def quarterly_figures(evaluation: pd.DataFrame, today: int, categories: tuple[str, ...],
                       channels: tuple[str, ...], quarters: int = SHOWN_QUARTERS) -> QuarterlyFigures:
     """The figures of SPEC 4.3 for the `quarters` quarters ending with today's, with the change
@@ -138,36 +151,41 @@ def quarterly_figures(evaluation: pd.DataFrame, today: int, categories: tuple[st
     ev = evaluation
     quarter_of_row = quarter_indexes(ev["received"].to_numpy())
     in_range = (quarter_of_row >= indexes[0]) & (quarter_of_row <= indexes[-1])
-    rows = ev.loc[in_range]
+    rows = ev.loc[in_range, _FIGURE_COLUMNS]
     group = quarter_of_row[in_range]
 
-    status = rows["status_key"]
-    finished = status == "completed"
-    front = finished & (rows["level_reached"] == 0)
-    complaint = rows["category"] == "complaint"
-    emergency = rows["category"] == "emergency"
-    answered = rows["satisfaction"] != ""
+    status = _equals_each(rows["status_key"], ("completed", "unresolvable"))
+    category = _equals_each(rows["category"], categories)
+    channel = _equals_each(rows["channel"], channels)
+    satisfaction = _equals_each(rows["satisfaction"], ("", "satisfied", "fair", "unsatisfied"))
+    level = rows["level_reached"].to_numpy()
+    is_open = rows["is_open"].to_numpy()
+    finished = status["completed"]
+    front = finished & (level == 0)
+    complaint = category.get("complaint", np.zeros(len(rows), dtype=bool))
+    emergency = category.get("emergency", np.zeros(len(rows), dtype=bool))
+    answered = ~satisfaction[""]
     flags = pd.DataFrame({
         "received": np.ones(len(rows), dtype=np.int64),
-        **{f"category:{key}": rows["category"] == key for key in categories},
-        **{f"channel:{key}": rows["channel"] == key for key in channels},
-        "channel:unspecified": ~rows["channel"].isin(list(channels)),
+        **{f"category:{key}": category[key] for key in categories},
+        **{f"channel:{key}": channel[key] for key in channels},
+        "channel:unspecified": ~np.logical_or.reduce([channel[key] for key in channels]) if channels else True,
         "front_finished": front,
-        "reached_supervisor": rows["level_reached"] >= 1,
-        "reached_manager": rows["level_reached"] == 2,
-        "unresolvable": status == "unresolvable",
-        "still_open": rows["is_open"],
+        "reached_supervisor": level >= 1,
+        "reached_manager": level == 2,
+        "unresolvable": status["unresolvable"],
+        "still_open": is_open,
         "finished": finished,
         "complaints": complaint,
         "complaints_front": complaint & front,
         "emergencies": emergency,
-        "emergencies_open": emergency & rows["is_open"],
-        "lacking_supervisor_review": rows["supervisor_review"] == "",
-        "lacking_manager_review": rows["manager_review"] == "",
+        "emergencies_open": emergency & is_open,
+        "lacking_supervisor_review": _equals_each(rows["supervisor_review"], ("",))[""],
+        "lacking_manager_review": _equals_each(rows["manager_review"], ("",))[""],
         "finished_answered": finished & answered,
         "answered": answered,
-        "content": rows["satisfaction"].isin(["satisfied", "fair"]),
-        "unsatisfied": rows["satisfaction"] == "unsatisfied",
+        "content": satisfaction["satisfied"] | satisfaction["fair"],
+        "unsatisfied": satisfaction["unsatisfied"],
     }, index=rows.index).astype(np.int64)
     counts = flags.groupby(group).sum().reindex(indexes, fill_value=0)
 
@@ -242,10 +260,12 @@ def incomplete_at_end(evaluation: pd.DataFrame, quarters, today: int) -> list[in
     The sheet keeps no history, so this is read from what it holds now: a row still lacking a
     required field was lacking it then too, if it was already there and not yet closed. A row
     fixed since is no longer counted."""
-    seen = first_seen(evaluation)
-    missing = evaluation["missing_required"].to_numpy() & (seen != NO_DATE)
-    completed = evaluation["completed"].to_numpy()
-    unresolvable = (evaluation["status_key"] == "unresolvable").to_numpy()
+    rows = evaluation.loc[evaluation["missing_required"].to_numpy(),
+                          ["record_id", "received", "received_ok", "completed", "status_key"]]
+    seen = first_seen(rows)
+    missing = seen != NO_DATE
+    completed = rows["completed"].to_numpy()
+    unresolvable = (rows["status_key"] == "unresolvable").to_numpy()
     counts = []
     for quarter in quarters:  # a handful of quarters, each a whole-column mask
         end = min(quarter.last_day, today)
@@ -270,13 +290,17 @@ class Problem:
     record_ids: tuple[str, ...]
 
 
+def _oldest_first(rows: pd.DataFrame) -> pd.DataFrame:
+    """Oldest reception first, then in sheet order (numeric keys: no text comparisons)."""
+    return rows.iloc[np.lexsort((rows.index.to_numpy(), rows["received"].to_numpy()))]
+
+
 def _ids_oldest_first(rows: pd.DataFrame) -> pd.Series:
-    return rows.sort_values(["received", "record_id"], kind="stable")["record_id"]
+    return _oldest_first(rows)["record_id"]
 
 
 def _grouped_ids(rows: pd.DataFrame, keys: list[str]) -> pd.Series:
-    ordered = rows.sort_values(["received", "record_id"], kind="stable")
-    return ordered.groupby(keys, sort=True)["record_id"].agg(tuple)
+    return _oldest_first(rows).groupby(keys, sort=True)["record_id"].agg(tuple)
 
 
 def quarterly_problems(evaluation: pd.DataFrame, today: int, quarter: Quarter | None = None) -> list[Problem]:
@@ -284,8 +308,9 @@ def quarterly_problems(evaluation: pd.DataFrame, today: int, quarter: Quarter | 
     quarter = quarter or Quarter.of_day(today).previous()
     ev = evaluation
     quarter_of_row = quarter_indexes(ev["received"].to_numpy())
-    now_rows = ev.loc[quarter_of_row == quarter.index]
-    before_rows = ev.loc[quarter_of_row == quarter.index - 1]
+    columns = ["record_id", "received", "room", "category", "department", "level_reached"]
+    now_rows = ev.loc[quarter_of_row == quarter.index, columns]
+    before_rows = ev.loc[quarter_of_row == quarter.index - 1, columns]
     return [
         *room_problems(now_rows),
         *pair_problems(now_rows, before_rows),
@@ -338,8 +363,9 @@ def department_problems(rows: pd.DataFrame) -> list[Problem]:
 
 def manager_overdue_problems(evaluation: pd.DataFrame, today: int) -> list[Problem]:
     """Items still open that reached the manager more than MANAGER_OVERDUE_DAYS days ago."""
-    since = evaluation["manager_from"]
-    rows = evaluation[evaluation["is_open"] & (since != NO_DATE) & (since < today - MANAGER_OVERDUE_DAYS)]
+    since = evaluation["manager_from"].to_numpy()
+    overdue = evaluation["is_open"].to_numpy() & (since != NO_DATE) & (since < today - MANAGER_OVERDUE_DAYS)
+    rows = evaluation.loc[overdue, ["record_id", "received", "manager_from"]]
     if rows.empty:
         return []
     oldest = int(rows["manager_from"].min())
