@@ -72,9 +72,9 @@ def test_centers_really_run_at_the_same_time(tmp_path):
             release.wait(SAFETY_LIMIT)  # blocks this server's loop: only one client in this test
             return "250 OK"
 
-    make_workbook(tmp_path / "c0.xlsx", [row("2026-03-08 10:00", 類別="投訴", 事由="保潔人員態度差")])
+    make_workbook(tmp_path / "c0.xlsx", [row("2026-01-04 10:00", 類別="投訴", 事由="保潔人員態度差")])
     for index in range(1, len(NAMES)):
-        make_workbook(tmp_path / f"c{index}.xlsx", [row("2026-03-08 10:00")])
+        make_workbook(tmp_path / f"c{index}.xlsx", [row("2026-01-04 10:00")])
     port = free_port()
     mail = f'transport = "smtp"\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\ntimeout_seconds = 60'
     config = load_config(write_config(tmp_path, [(name, f"c{i}.xlsx") for i, name in enumerate(NAMES)],
@@ -89,7 +89,9 @@ def test_centers_really_run_at_the_same_time(tmp_path):
     controller = Controller(HoldingHandler(), hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        monday_morning = dt.datetime(2026, 3, 9, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai"))  # nothing else due
+        # The first Monday of 2026-Q1 before the digest and review hours: nothing else is due
+        # (not even the quarterly review, which waits for 09:00 today).
+        monday_morning = dt.datetime(2026, 1, 5, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
         outcomes = CycleRunner(config, command="run").run_cycle(monday_morning, on_progress=progress)
     finally:
         release.set()
