@@ -19,11 +19,12 @@ import pandas as pd
 
 from .adapters.backend import SheetBackend, TabNames
 from .config import CenterConfig, Config
-from .domain import events, messages, rules, summaries
+from .domain import dates, events, messages, rules, summaries
 from .domain.model import CellWrite, OutgoingMessage, WritePlan
 from .domain.table import MainTable, build_main_table
 from .errors import AutomationError, DeliveryError
 from .gcpause import collector_paused
+from .presentation import tab_formats
 from .vocabulary import Vocabulary
 
 SUMMARY_TAB_KEYS = ("supervisor_queue", "manager_queue", "pending_review", "follow_up", "weekly_report")
@@ -154,16 +155,62 @@ def plan_cell_writes(table: MainTable, evaluation: pd.DataFrame, vocabulary: Voc
     return new_headers, writes
 
 
+def tab_cell_key(value: Any) -> str:
+    """A generated tab's cell as compared across backends: a date as the spreadsheet serial number
+    both read it back as (a workbook gives a datetime, Google a number), numbers rounded."""
+    if type(value) is str:
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, dt.datetime):
+        number = value.toordinal() - SERIAL_EPOCH + (value.hour * 3600 + value.minute * 60 + value.second) / 86400
+    elif isinstance(value, dt.date):
+        number = value.toordinal() - SERIAL_EPOCH
+    elif isinstance(value, (int, float, np.integer, np.floating)):
+        number = float(value)
+    else:
+        return str(value)
+    number = round(float(number), 6)
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+SERIAL_EPOCH = dt.date(1899, 12, 30).toordinal()
+
+
+def same_tab_content(a: list[list[Any]], b: list[list[Any]]) -> bool:
+    """Equal once every cell is a `tab_cell_key`, trailing blanks ignored."""
+    def keys(row):
+        cells = [tab_cell_key(v) for v in row]
+        while cells and cells[-1] == "":
+            cells.pop()
+        return cells
+    return all(keys(x) == keys(y) for x, y in zip_longest(a, b, fillvalue=()))
+
+
+def received_times(frame: pd.DataFrame) -> dict[int, tuple[int, int]]:
+    """Sheet row → the time of day staff gave with 接待日期, for rows that gave one."""
+    out = {}
+    for sheet_row, value in zip(frame.index.tolist(), frame["received_at"].tolist()):
+        time = dates.time_of_day(value) if value is not None else None
+        if time is not None:
+            out[sheet_row] = time
+    return out
+
+
 def plan_tabs(evaluation: pd.DataFrame, today: int, config: Config, vocabulary: Vocabulary,
-              existing: dict[str, list[list[Any]]]) -> tuple[dict[str, list[list[Any]]], dict[str, list[list[Any]]]]:
-    """(all summary tabs by key, the ones whose content changed by title)."""
-    built = summaries.build_tabs(evaluation, today, vocabulary, config.review_window_days)
-    changed = {}
+              existing: dict[str, list[list[Any]]], times: dict[int, tuple[int, int]] | None = None,
+              ) -> tuple[dict[str, list[list[Any]]], dict[str, list[list[Any]]], dict[str, Any]]:
+    """(all summary tabs by key, the ones whose content changed by title, their formats by title)."""
+    built = summaries.build_tabs(evaluation, today, vocabulary, config.review_window_days, times)
+    changed, formats = {}, {}
     for key, content in built.items():
         title = vocabulary.tab_title(key)
-        if title not in existing or not same_content(existing[title], content):
+        if title not in existing or not same_tab_content(existing[title], content):
             changed[title] = content
-    return built, changed
+            formats[title] = tab_formats.tab_format(key, content, vocabulary)
+    return built, changed, formats
 
 
 def new_row_notes(frame: pd.DataFrame, evaluation: pd.DataFrame) -> list[tuple[int, str, str]]:
@@ -205,12 +252,13 @@ def run_center(center: CenterConfig, config: Config, now: dt.datetime, backend: 
     result.rows = len(evaluation)
     result.new_notes = new_row_notes(table.frame, evaluation)
     new_headers, cells = plan_cell_writes(table, evaluation, vocabulary)
-    built, changed_tabs = plan_tabs(evaluation, today, config, vocabulary, snapshot.tabs)
+    built, changed_tabs, formats = plan_tabs(evaluation, today, config, vocabulary, snapshot.tabs,
+                                             received_times(table.frame))
     log_rows = events.cycle_log_rows(evaluation, now_text, vocabulary)
     result.escalations = sum(1 for row in log_rows if row[1] in (
         vocabulary.label("events", "escalated_supervisor"), vocabulary.label("events", "escalated_manager")))
     plan = WritePlan(
-        main_tab=snapshot.main_tab, new_headers=new_headers, cells=cells, tabs=changed_tabs,
+        main_tab=snapshot.main_tab, new_headers=new_headers, cells=cells, tabs=changed_tabs, tab_formats=formats,
         log_tab=names.log, log_header=vocabulary.tab_layout("event_log"), log_rows=log_rows,
     )
     state = messages.sent_state(snapshot.log_rows, vocabulary)

@@ -15,6 +15,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from ...presentation.tab_formats import column_letters  # noqa: F401  (callers import it from here)
+
 # Google refuses a request body over 10 MB (10485760 bytes); stay clear of it.
 MAX_BODY_BYTES = 9_000_000
 # Rectangles of cells are cut into blocks of at most this many rows and (about) bytes, so a
@@ -51,16 +53,6 @@ def cell_data(value: Any) -> dict:
 def quote_title(title: str) -> str:
     """A sheet title as an A1 range prefix, always quoted (valid for every title)."""
     return "'" + title.replace("'", "''") + "'"
-
-
-def column_letters(index: int) -> str:
-    """0-based column index → A1 letters (0 → A, 26 → AA)."""
-    letters = ""
-    n = index + 1
-    while n:
-        n, rem = divmod(n - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
 
 
 _CELLS = re.compile(r"^\$?([A-Za-z]+)\$?(\d+)(?::\$?([A-Za-z]+)\$?(\d+))?$")

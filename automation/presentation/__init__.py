@@ -1,0 +1,1 @@
+"""How the worker's output looks to people: tab formatting (and, in time, mail layout)."""
