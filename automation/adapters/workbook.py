@@ -130,7 +130,9 @@ class WorkbookBackend:
             rows.pop()
         tabs = {}
         for title in names.summaries:
-            if title in book.sheetnames:
+            # A tab without the worker's filter was written before tabs were formatted: left
+            # out, it is rewritten, formats and all.
+            if title in book.sheetnames and book[title].auto_filter.ref:
                 tabs[title] = _sheet_values(book[title])
         log_rows = []
         if names.log in book.sheetnames:

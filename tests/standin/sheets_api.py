@@ -1790,7 +1790,8 @@ def spreadsheet_resource(ss: Spreadsheet, user: str | None, include_grid: bool,
         if sheet.protected_ranges:
             s["protectedRanges"] = [_protected_out(p, user, ss) for p in sheet.protected_ranges]
         if sheet.basic_filter is not None:
-            s["basicFilter"] = {**sheet.basic_filter, "range": _grid_range_out(sheet.basic_filter["range"])}
+            shown = {k: v for k, v in sheet.basic_filter["range"].items() if k != "sheetId" or v}
+            s["basicFilter"] = {**sheet.basic_filter, "range": shown}
         if sheet.charts:
             s["charts"] = copy.deepcopy(sheet.charts)
         sheet_md = [_md_out(md) for md in visible_md
@@ -2436,9 +2437,12 @@ class _BatchUpdater:
             raise _RequestError("BasicFilter.range must be set.")
         gr = dict(given["range"])
         gr.setdefault("sheetId", 0)
-        sheet, *_bounds = self._grid_range(gr)
+        sheet, r0, r1, c0, c1 = self._grid_range(gr)
         stored = copy.deepcopy(given)
-        stored["range"] = gr
+        # As recorded: Google keeps the range resolved against the grid of the moment, every
+        # index spelt out (an open-ended range comes back bounded by the grid's size).
+        stored["range"] = {"sheetId": gr["sheetId"], "startRowIndex": r0, "endRowIndex": r1,
+                           "startColumnIndex": c0, "endColumnIndex": c1}
         sheet.basic_filter = stored
 
     def _clearBasicFilter(self, body: dict) -> None:

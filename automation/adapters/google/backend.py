@@ -57,19 +57,23 @@ from ...domain import rules
 from ...domain.model import Snapshot, WritePlan
 from ...errors import ConfigError, SheetUnusableError
 from ...logs import event_record
+from ...presentation import tab_formats
 from ...vocabulary import Vocabulary, normalize_text
 from ..backend import Layout, TabNames
 from . import batch
 from . import http as google_http
 from . import lease as google_lease
+from . import tab_requests
 from .client import ErrorTranslator, Where, connect, load_key_file, spreadsheet_key
 from .http import CredentialsRefused, GoogleUnreachable, RetryPolicy
 
 MARKER_KEY = "reception-worker.last-write"
-LAYOUT_FIELDS = ("sheets(properties(sheetId,title,index,gridProperties),protectedRanges,conditionalFormats),"
+LAYOUT_FIELDS = ("sheets(properties(sheetId,title,index,gridProperties),protectedRanges,conditionalFormats,"
+                 "basicFilter(range),charts(chartId)),"
                  "developerMetadata(metadataId,metadataKey,metadataValue,location(locationType))")
 log = logging.getLogger("automation.google")
 JSON_HEADERS = {"Content-Type": "application/json; charset=UTF-8"}
+NEW_TAB_SPARE_ROWS = 100
 READ_PARAMS = {"valueRenderOption": "UNFORMATTED_VALUE", "dateTimeRenderOption": "SERIAL_NUMBER"}
 
 
@@ -83,6 +87,8 @@ class Tab:
     frozen_rows: int = 0
     protected: list[dict] = field(default_factory=list)
     conditional: list[dict] = field(default_factory=list)
+    basic_filter: dict | None = None  # the worker sets one on every tab it formats
+    charts: int = 0
 
 
 @dataclass
@@ -105,6 +111,7 @@ class SheetLayout:
                 index=int(properties.get("index", 0)), rows=int(grid.get("rowCount", 0)),
                 columns=int(grid.get("columnCount", 0)), frozen_rows=int(grid.get("frozenRowCount", 0)),
                 protected=list(sheet.get("protectedRanges", [])), conditional=list(sheet.get("conditionalFormats", [])),
+                basic_filter=sheet.get("basicFilter"), charts=len(sheet.get("charts", [])),
             )
             tabs[tab.title] = tab
         layout = cls(tabs)
@@ -142,6 +149,7 @@ class _Batch:
     grown: dict[str, tuple[int, int]] = field(default_factory=dict)  # title → (rows, columns)
     renamed: dict[str, str] = field(default_factory=dict)  # old title → new title
     sheet_ids: set[int] = field(default_factory=set)
+    formatted: dict[str, Any] = field(default_factory=dict)  # title → tab_requests.TabState after the batch
 
 
 class GoogleSheetsBackend:
@@ -255,7 +263,10 @@ class GoogleSheetsBackend:
         while rows and all(v is None for v in rows[-1]):
             rows.pop()
         self._read_state = _ReadState(main, header, rows)
-        tabs = {title: contents[source] for title, source in sources.items() if title != names.log}
+        # A generated tab without the filter the worker sets was written before tabs were formatted
+        # (or lost its format): left out, it is rewritten, formats and all.
+        tabs = {title: contents[source] for title, source in sources.items()
+                if title != names.log and layout.tabs[source].basic_filter is not None}
         log_rows = contents[sources[names.log]][1:] if names.log in sources else []
         return Snapshot(main_tab=main, header=list(header), rows=rows, tabs=tabs, log_rows=log_rows)
 
@@ -384,7 +395,7 @@ class GoogleSheetsBackend:
         if plan.cells or plan.new_headers:
             self._worker_requests(plan, state, layout, work)
         for title, content in plan.tabs.items():
-            self._tab_requests(layout, work, title, content)
+            self._tab_requests(layout, work, title, content, plan.tab_formats.get(title), plan.main_tab)
         if plan.log_rows:
             self._log_requests(layout, work, plan.log_tab, plan.log_header, plan.log_rows)
         self._send(layout, work)
@@ -493,23 +504,25 @@ class GoogleSheetsBackend:
                           header_unchanged=_trimmed(header) == _trimmed(state.header))
         raise AssertionError("unreachable")
 
-    def _tab_requests(self, layout: SheetLayout, work: _Batch, title: str, content: list[list[Any]]) -> None:
-        width = max((len(row) for row in content), default=1)
+    def _tab_requests(self, layout: SheetLayout, work: _Batch, title: str, content: list[list[Any]],
+                      form: Any, main_tab: str) -> None:
         tab = self._tab_of(layout, work, title)
+        if form is None:  # a plan without formats (a caller of the backend alone)
+            form = tab_formats.plain_format(content)
         if tab is None:
             sheet_id = layout.new_sheet_id(work.sheet_ids)
-            rows, columns = max(len(content), 2), max(width, 1)
-            work.phases[1].append(batch.add_sheet(sheet_id, title, rows, columns))
-            work.phases[1].append(batch.bold_row(sheet_id, columns))
-            work.phases[1].extend(batch.replace_tab_requests(sheet_id, content, rows, columns,
-                                                             block_bytes=self.block_bytes))
-            work.new_tabs.append(Tab(sheet_id, title, len(layout.tabs), rows, columns, frozen_rows=1))
-            return
-        work.phases[1].extend(batch.replace_tab_requests(tab.sheet_id, content, tab.rows, tab.columns,
-                                                         block_bytes=self.block_bytes))
-        grown = (max(tab.rows, len(content)), max(tab.columns, width))
-        if grown != (tab.rows, tab.columns):
-            work.grown[title] = grown
+            # Room to grow: a tab whose grid grows must have its filter set again (Google bounds a
+            # filter by the grid), which drops the criteria someone chose.
+            tab = Tab(sheet_id, title, len(layout.tabs), len(content) + NEW_TAB_SPARE_ROWS, max(form.width, 1),
+                      frozen_rows=1)
+            work.phases[1].append(batch.add_sheet(sheet_id, title, tab.rows, tab.columns))
+            work.new_tabs.append(tab)
+        main = self._tab_of(layout, work, main_tab)
+        state = tab_requests.TabState(tab.sheet_id, tab.rows, tab.columns, tab.frozen_rows, list(tab.conditional),
+                                      tab.basic_filter, tab.charts)
+        work.phases[1].extend(tab_requests.tab_requests(state, content, form, main.sheet_id if main else None,
+                                                        self.block_bytes))
+        work.formatted[tab.title] = state
 
     def _log_requests(self, layout: SheetLayout, work: _Batch, title: str, header: list[str], rows: list[list[Any]]) -> None:
         tab = self._tab_of(layout, work, title)
@@ -519,10 +532,12 @@ class GoogleSheetsBackend:
             columns = max(len(header), max((len(r) for r in rows), default=0))
             phase.append(batch.add_sheet(sheet_id, title, 2, columns))
             phase.append(batch.header_cells(sheet_id, 0, header))
-            work.new_tabs.append(Tab(sheet_id, title, len(layout.tabs), 2, columns, frozen_rows=1))
-            phase.extend(batch.append_rows_requests(sheet_id, rows, block_bytes=self.block_bytes))
-            return
-        phase.extend(batch.append_rows_requests(tab.sheet_id, rows, block_bytes=self.block_bytes))
+            tab = Tab(sheet_id, title, len(layout.tabs), 2, columns, frozen_rows=1)
+            work.new_tabs.append(tab)
+        state = tab_requests.TabState(tab.sheet_id, tab.rows, tab.columns, tab.frozen_rows, list(tab.conditional),
+                                      tab.basic_filter, tab.charts)
+        phase.extend(tab_requests.log_requests(state, rows, self.block_bytes))
+        work.formatted[tab.title] = state
 
     def _send(self, layout: SheetLayout, work: _Batch, *, lease_only: str = "") -> None:
         """Send the batch (split only when it would exceed the size limit), each body carrying
@@ -604,6 +619,12 @@ class GoogleSheetsBackend:
             if title in layout.tabs:
                 layout.tabs[title].rows = max(layout.tabs[title].rows, rows)
                 layout.tabs[title].columns = max(layout.tabs[title].columns, columns)
+        for title, state in work.formatted.items():
+            tab = layout.tabs.get(work.renamed.get(title, title)) or layout.tabs.get(title)
+            if tab is not None:
+                tab.rows, tab.columns = max(tab.rows, state.rows), max(tab.columns, state.columns)
+                tab.frozen_rows, tab.conditional = state.frozen_rows, state.conditional
+                tab.basic_filter, tab.charts = state.basic_filter, state.charts
         self._layout = layout
 
 
