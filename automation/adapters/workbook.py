@@ -23,11 +23,11 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.cell import coordinate_from_string
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from ..domain.model import Snapshot, WritePlan
+from ..domain.records import Snapshot, WritePlan
 from ..errors import SheetUnusableError, WorkbookLockedError
 from ..vocabulary import Vocabulary, normalize_text
 from ..presentation import tab_formats
-from .backend import Layout, TabNames
+from .ports import Layout, SheetBackend, TabNames
 from .workbook_tabs import add_overdue_rule, format_log, set_plain, write_tab
 
 try:
@@ -46,7 +46,7 @@ def office_lock_files(path: Path) -> list[Path]:
     return [candidate for candidate in candidates if candidate.exists()]
 
 
-class WorkbookBackend:
+class WorkbookBackend(SheetBackend):
     def __init__(self, path: Path, center: str):
         self.path = Path(path)
         self.center = center

@@ -24,7 +24,7 @@ from gspread.exceptions import APIError
 
 from ...presentation import tab_formats
 from ...vocabulary import Vocabulary, normalize_text
-from ..backend import Layout
+from ..ports import Layout
 from . import batch
 from .http import CredentialsRefused, GoogleUnreachable
 
