@@ -46,6 +46,10 @@ class CenterResult:
     # (sheet row, record id, note) for rows whose 系統提示 became a new non-blank text this cycle:
     # the operator's log names them once, when they appear, not at every idle re-run.
     new_notes: list[tuple[int, str, str]] = field(default_factory=list)
+    # SPEC 7: nothing changed since the last full read and no moment passed: the cycle only
+    # looked at the sheet's modification time (rows is the last full read's count).
+    idle: bool = False
+    full_read_reason: str = ""  # why a cycle read in full (change_policy's words), for the log
 
 
 def tab_names(vocabulary: Vocabulary) -> TabNames:

@@ -80,6 +80,15 @@ class WorkbookBackend:
     def ensure_writable(self) -> None:
         self._check_not_locked()
 
+    def change_stamp(self) -> dict | None:
+        """SPEC 7: what tells a later cycle whether the file changed — one `stat`, the workbook
+        not opened. None when the file cannot be stat'ed (the full read then says why)."""
+        try:
+            found = self.path.stat()
+        except OSError:
+            return None
+        return {"kind": "stat", "stat": [found.st_mtime_ns, found.st_size, found.st_ino, found.st_ctime_ns]}
+
     def _load(self, for_writing: bool = True):
         # Reading a workbook open in an office program is harmless and lets a cycle still send
         # its 緊急 alerts (SPEC 4.2); only writing it is refused.

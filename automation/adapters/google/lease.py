@@ -231,12 +231,14 @@ class GoogleLease:
         """serve: KEPT_LEASE_INTERVALS intervals (refreshed rarely: see the module docstring);
         one-shot: the owner's ttl — its live record only exists while messages go out."""
         if self.keeps:
-            return max(self.owner.ttl, KEPT_LEASE_INTERVALS * self.lock.backend.lease_interval)
+            backend = self.lock.backend
+            return max(self.owner.ttl, KEPT_LEASE_INTERVALS * backend.lease_interval) + backend.lease_horizon
         return self.owner.ttl
 
     @property
     def refresh_margin(self) -> dt.timedelta:
-        return REFRESH_WHEN_LEFT_INTERVALS * self.lock.backend.lease_interval
+        # An idle cycle (SPEC 7) does not refresh: the next full cycle may be full_read_minutes away.
+        return REFRESH_WHEN_LEFT_INTERVALS * self.lock.backend.lease_interval + self.lock.backend.lease_horizon
 
     # --- what the backend calls ------------------------------------------------------------
     def observe(self, record: LeaseRecord | None) -> None:
