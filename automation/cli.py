@@ -128,6 +128,8 @@ def print_outcome(outcome, dry_run: bool, out, err) -> int:
 def summary_line(result: service.CenterResult, dry_run: bool) -> str:
     if dry_run:
         return f"{result.center}（試運行，未寫入未發送）：讀取 {result.rows} 行，將修改 {result.cells_written} 個儲存格"
+    if result.idle:
+        return f"{result.center}：自上次完整讀取後無變更，未讀取（{result.rows} 行，只查看了修改時間）"
     parts = [f"讀取 {result.rows} 行", f"寫入 {result.cells_written} 個儲存格"]
     if result.tabs_written:
         parts.append(f"更新分頁 {'、'.join(result.tabs_written)}")

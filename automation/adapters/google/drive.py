@@ -27,7 +27,7 @@ log = logging.getLogger("automation.google")
 FILES_URL = GOOGLE_APIS_ORIGIN + "/drive/v3/files/{key}"
 PARAMS = {"fields": "modifiedTime", "supportsAllDrives": "true"}
 
-_warned: set[str] = set()
+warned_accounts: set[str] = set()  # service accounts already warned about in this process
 _warned_lock = threading.Lock()
 
 
@@ -63,9 +63,9 @@ def _reason(error: APIError) -> str:
 
 def _warn_once(account: str, center: str, reason: str) -> None:
     with _warned_lock:
-        if account in _warned:
+        if account in warned_accounts:
             return
-        _warned.add(account)
+        warned_accounts.add(account)
     event_record(log, logging.WARNING, "drive_unavailable",
                  f"服務中心「{center}」：服務帳號 {account} 無法用 Drive API 讀取試算表的修改時間（{reason}）；"
                  f"此後每次運行都完整讀取試算表（Sheets 請求較多）。請在該 Google Cloud 項目中啟用 Google Drive API"
