@@ -18,7 +18,7 @@ import pytest
 
 from automation.adapters.google import drive as google_drive
 from automation.config import load_config
-from automation.cycle import CycleRunner, state_dir_of
+from automation.application.all_centers import CycleRunner, state_dir_of
 from automation.domain import change_policy
 from automation.domain.change_policy import FullRead, Schedule
 from tests.google_support import count_requests, google_config, make_sheet, records as google_records

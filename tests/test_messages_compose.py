@@ -8,9 +8,10 @@ import zlib
 
 import pytest
 
-from automation.domain import compose, messages
-from automation.domain.chart import Canvas, grouped_bar_chart, nice_step
-from automation.domain.model import OutgoingMessage
+from automation.domain import messages
+from automation.presentation import compose
+from automation.presentation.chart import Canvas, grouped_bar_chart, nice_step
+from automation.domain.records import OutgoingMessage
 from automation.vocabulary import Vocabulary
 
 

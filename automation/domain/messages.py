@@ -31,12 +31,13 @@ import pandas as pd
 
 from ..config import CenterConfig, Config
 from ..vocabulary import LANGUAGES, Vocabulary
-from . import compose, summaries
-from .chart import SERIES_COLORS, grouped_bar_chart, hex_color
-from .compose import Chart, Document, Fields, RowView, Section, Table
+from ..presentation import compose
+from . import summaries
+from ..presentation.chart import SERIES_COLORS, grouped_bar_chart, hex_color
+from ..presentation.compose import Chart, Document, Fields, RowView, Section, Table
 from .dates import NO_DATE, iso, iso_week, monday_of
 from .events import log_row
-from .model import InlineImage, OutgoingMessage
+from .records import InlineImage, OutgoingMessage
 from .privacy import mask_phone
 from .rules import CLOSED_STATUSES
 

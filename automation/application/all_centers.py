@@ -8,7 +8,7 @@ waiting on the network (Google Sheets, SMTP), which threads overlap well. Around
 - one log line for the operator (rows read, changed cells, escalations, messages, seconds, API
   requests when the backend counts them), and a warning per row whose 系統提示 newly appeared;
 - the monitoring cache `status` reads (automation/monitor_state.py);
-- change detection (SPEC 7, automation/change_state.py): a cycle first looks at the sheet's
+- change detection (SPEC 7, application/change_state.py): a cycle first looks at the sheet's
   modification stamp; when nothing changed and no moment passed it stops there — no lease, no
   read, no write, 0 Sheets requests.
 
@@ -30,13 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from . import service, wiring
-from .adapters import locks
+from .. import wiring
+from ..adapters import locks
+from ..config import CenterConfig, Config
+from ..errors import AutomationError, ConfigError
+from ..logs import event_record
+from ..monitor_state import StateStore
+from . import one_center
 from .change_state import ChangeTracker, Look
-from .config import CenterConfig, Config
-from .errors import AutomationError, ConfigError
-from .logs import event_record
-from .monitor_state import StateStore
+from .holding_transport import HoldingTransport
 
 log = logging.getLogger("automation.cycle")
 
@@ -84,7 +86,7 @@ class CenterOutcome:
 
     center: CenterConfig
     exit_code: int = 0
-    result: service.CenterResult | None = None
+    result: one_center.CenterResult | None = None
     error: str = ""  # the user-visible error, as `run` prints it after "錯誤："
     internal: bool = False  # a bug, not something the user caused
     held: bool = False  # another worker holds the sheet: skipped
@@ -99,13 +101,7 @@ class CenterOutcome:
         return self.result is not None and self.exit_code == 0
 
 
-def _request_count(backend: Any, name: str = "request_count") -> int | None:
-    value = getattr(backend, name, None)
-    return value if isinstance(value, int) else None
-
-
-def _difference(backend: Any, name: str, before: int | None) -> int | None:
-    after = _request_count(backend, name)
+def _difference(after: int | None, before: int | None) -> int | None:
     return after - before if before is not None and after is not None else None
 
 
@@ -213,12 +209,11 @@ class CycleRunner:
         try:
             transport = None if dry_run else wiring.transport_for(config)
             backend = self._backend(config, center)
-            requests_before = _request_count(backend)
-            drive_before = _request_count(backend, "drive_request_count")
+            requests_before, drive_before = backend.request_count, backend.drive_request_count
             # A dry run always reads: it is asked to show what a cycle would change.
             look = None if dry_run else self.changes.look(center, config, backend, now)
             if look is not None and look.idle:
-                result = service.CenterResult(center.name, rows=look.record.rows, idle=True)
+                result = one_center.CenterResult(center.name, rows=look.record.rows, idle=True)
             else:
                 result = self._full_cycle(config, center, now, backend, transport, dry_run, look)
             outcome.result, outcome.exit_code, outcome.error = result, result.exit_code, result.error
@@ -236,23 +231,24 @@ class CycleRunner:
             self._drop_backend(center.name)  # whatever the backend kept may be what broke
         if outcome.result is None and not dry_run:
             self.changes.forget(center.name)  # whatever happened, the next cycle reads in full
-        outcome.api_requests = _difference(backend, "request_count", requests_before)
-        outcome.drive_requests = _difference(backend, "drive_request_count", drive_before)
+        if backend is not None:
+            outcome.api_requests = _difference(backend.request_count, requests_before)
+            outcome.drive_requests = _difference(backend.drive_request_count, drive_before)
         outcome.seconds = self.monotonic() - started
         self._report(config, outcome, now, dry_run)
         return outcome
 
     def _full_cycle(self, config: Config, center: CenterConfig, now: dt.datetime, backend, transport,
-                    dry_run: bool, look: Look | None) -> service.CenterResult:
+                    dry_run: bool, look: Look | None) -> one_center.CenterResult:
         """Lease, read, rules, write, send; then remember the read (SPEC 7)."""
         lease = None
         if not dry_run:
             lease = self._take_lease(config, center, backend)
             # A lazily written lease (Google Sheets) is held before the first message goes out.
-            transport = locks.holding_transport(transport, lease)
+            transport = HoldingTransport(transport, lease)
         try:
-            result = service.run_center(center, config, now, backend, transport, dry_run=dry_run)
-            if self.keep and not dry_run and callable(getattr(lease, "hold", None)):
+            result = one_center.run_center(center, config, now, backend, transport, dry_run=dry_run)
+            if self.keep and not dry_run:
                 try:
                     lease.hold()  # serve: a lazily written lease is written once a cycle went well
                 except locks.SheetHeldError:
@@ -291,9 +287,7 @@ class CycleRunner:
             held = self._leases.get(center.name)
         if held is not None and held[0] == center:
             try:
-                rebind = getattr(held[1], "rebind", None)
-                if callable(rebind):  # the backend was rebuilt (config reloaded)
-                    rebind(backend)
+                held[1].rebind(backend)  # the backend may have been rebuilt (config reloaded)
                 held[1].refresh()
                 return held[1]
             except locks.SheetHeldError:
@@ -311,7 +305,7 @@ class CycleRunner:
                          f"服務中心「{center.name}」：此後端暫不支持「一個試算表只由一個程序處理」的鎖；"
                          f"請勿讓兩台機器同時處理同一試算表", center=center.name)
         lease = lock.acquire(self.owner)
-        takeover = getattr(lock, "last_takeover", None)
+        takeover = lock.last_takeover
         if takeover:
             previous, why = takeover
             reasons = {"expired": "已過期", "process_ended": "其進程已結束", "machine_restarted": "其機器已重啟"}

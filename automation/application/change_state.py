@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import CenterConfig, Config
-from .domain import change_policy
-from .domain.change_policy import FullRead
-from .logs import event_record
-from .monitor_state import state_file_name
+from ..adapters.ports import SheetBackend
+from ..config import CenterConfig, Config
+from ..domain import change_policy
+from ..domain.change_policy import FullRead
+from ..logs import event_record
+from ..monitor_state import state_file_name
 
 log = logging.getLogger("automation.changes")
 
@@ -72,11 +73,10 @@ class ChangeTracker:
         return self.directory / state_file_name(center)
 
     # --- a cycle's look ----------------------------------------------------------------------
-    def look(self, center: CenterConfig, config: Config, backend: Any, now: dt.datetime) -> Look:
+    def look(self, center: CenterConfig, config: Config, backend: SheetBackend, now: dt.datetime) -> Look:
         """Take the stamp and decide. Raises the backend's AutomationError when the sheet's
         service is unreachable (the cycle fails as a full read would)."""
-        stamp_of = getattr(backend, "change_stamp", None)
-        stamp = stamp_of() if callable(stamp_of) else None
+        stamp = backend.change_stamp()
         record = self._load(center.name)
         reason = change_policy.full_read_reason(
             record, sheet=sheet_identity(center), config=config_digest(center, config), stamp=stamp,
