@@ -26,6 +26,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from ..domain.records import Snapshot, WritePlan
 from ..errors import SheetUnusableError, WorkbookLockedError
 from ..vocabulary import Vocabulary, normalize_text
+from .file_stamp import file_stamp
 from .ports import Layout, SheetBackend, TabNames
 
 try:
@@ -81,13 +82,8 @@ class WorkbookBackend(SheetBackend):
         self._check_not_locked()
 
     def change_stamp(self) -> dict | None:
-        """SPEC 7: what tells a later cycle whether the file changed — one `stat`, the workbook
-        not opened. None when the file cannot be stat'ed (the full read then says why)."""
-        try:
-            found = self.path.stat()
-        except OSError:
-            return None
-        return {"kind": "stat", "stat": [found.st_mtime_ns, found.st_size, found.st_ino, found.st_ctime_ns]}
+        """SPEC 7: one `stat`, the workbook not opened (adapters/file_stamp.py)."""
+        return file_stamp(self.path)
 
     def _load(self, for_writing: bool = True):
         # Reading a workbook open in an office program is harmless and lets a cycle still send

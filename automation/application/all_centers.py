@@ -36,7 +36,7 @@ from ..config import CenterConfig, Config
 from ..errors import AutomationError, ConfigError
 from ..logs import event_record
 from ..monitor_state import StateStore
-from . import one_center
+from ..domain.records import CenterResult
 from .change_state import ChangeTracker, Look
 from .holding_transport import HoldingTransport
 
@@ -86,7 +86,7 @@ class CenterOutcome:
 
     center: CenterConfig
     exit_code: int = 0
-    result: one_center.CenterResult | None = None
+    result: CenterResult | None = None
     error: str = ""  # the user-visible error, as `run` prints it after "錯誤："
     internal: bool = False  # a bug, not something the user caused
     held: bool = False  # another worker holds the sheet: skipped
@@ -207,15 +207,19 @@ class CycleRunner:
         backend = None
         requests_before = drive_before = None
         try:
-            transport = None if dry_run else wiring.transport_for(config)
-            backend = self._backend(config, center)
-            requests_before, drive_before = backend.request_count, backend.drive_request_count
+            # A one-shot run looks at a workbook's stamp without opening it (nor importing what
+            # opens it); a kept or Google backend gives the stamp itself.
+            source = None if (self.keep or dry_run) else wiring.stamp_source_for(center)
+            backend = self._backend(config, center) if source is None else None
+            if backend is not None:
+                requests_before, drive_before = backend.request_count, backend.drive_request_count
             # A dry run always reads: it is asked to show what a cycle would change.
-            look = None if dry_run else self.changes.look(center, config, backend, now)
+            look = None if dry_run else self.changes.look(center, config, source or backend, now)
             if look is not None and look.idle:
-                result = one_center.CenterResult(center.name, rows=look.record.rows, idle=True)
+                result = CenterResult(center.name, rows=look.record.rows, idle=True)
             else:
-                result = self._full_cycle(config, center, now, backend, transport, dry_run, look)
+                backend = backend or self._backend(config, center)
+                result = self._full_cycle(config, center, now, backend, dry_run, look)
             outcome.result, outcome.exit_code, outcome.error = result, result.exit_code, result.error
         except locks.SheetHeldError as error:
             outcome.exit_code, outcome.error, outcome.held = error.exit_code, str(error), True
@@ -238,9 +242,12 @@ class CycleRunner:
         self._report(config, outcome, now, dry_run)
         return outcome
 
-    def _full_cycle(self, config: Config, center: CenterConfig, now: dt.datetime, backend, transport,
-                    dry_run: bool, look: Look | None) -> one_center.CenterResult:
+    def _full_cycle(self, config: Config, center: CenterConfig, now: dt.datetime, backend,
+                    dry_run: bool, look: Look | None) -> CenterResult:
         """Lease, read, rules, write, send; then remember the read (SPEC 7)."""
+        from . import one_center  # pandas and the rules: not needed by a cycle that only looked
+
+        transport = None if dry_run else wiring.transport_for(config)
         lease = None
         if not dry_run:
             lease = self._take_lease(config, center, backend)

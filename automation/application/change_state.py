@@ -87,7 +87,7 @@ class ChangeTracker:
                  wrote: bool, pending: bool, rows: int) -> None:
         """A full read finished: the stamp taken before it is what the next look compares with."""
         record = FullRead(sheet=sheet_identity(center), config=config_digest(center, config), stamp=look.stamp,
-                          at=now.isoformat(), wrote=wrote, pending=pending, rows=rows)
+                          at=now.astimezone(config.timezone).isoformat(), wrote=wrote, pending=pending, rows=rows)
         with self._lock:
             if self.keep_in_memory:
                 self._memory[center.name] = record

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -19,36 +18,13 @@ from ..adapters.ports import Layout, SheetBackend, TabNames, Transport
 from ..config import CenterConfig, Config
 from ..domain import events, messages, rules, summaries
 from ..domain.cells import row_anchors, same_content
-from ..domain.records import CellWrite, OutgoingMessage, WritePlan
+from ..domain.records import CellWrite, CenterResult, OutgoingMessage, WritePlan
 from ..domain.table import MainTable, build_main_table
 from ..errors import AutomationError, DeliveryError
 from ..gcpause import collector_paused
 from ..vocabulary import Vocabulary
 
 SUMMARY_TAB_KEYS = ("supervisor_queue", "manager_queue", "pending_review", "follow_up", "weekly_report")
-
-
-@dataclass
-class CenterResult:
-    center: str
-    exit_code: int = 0
-    error: str = ""
-    rows: int = 0
-    cells_written: int = 0
-    tabs_written: list[str] = field(default_factory=list)
-    log_rows: int = 0
-    escalations: int = 0
-    messages_sent: int = 0
-    messages_failed: int = 0
-    seconds: float = 0.0
-    dry_run_lines: list[str] = field(default_factory=list)
-    # (sheet row, record id, note) for rows whose 系統提示 became a new non-blank text this cycle:
-    # the operator's log names them once, when they appear, not at every idle re-run.
-    new_notes: list[tuple[int, str, str]] = field(default_factory=list)
-    # SPEC 7: nothing changed since the last full read and no moment passed: the cycle only
-    # looked at the sheet's modification time (rows is the last full read's count).
-    idle: bool = False
-    full_read_reason: str = ""  # why a cycle read in full (change_policy's words), for the log
 
 
 def tab_names(vocabulary: Vocabulary) -> TabNames:
