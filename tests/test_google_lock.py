@@ -440,3 +440,51 @@ def test_dry_run_neither_checks_nor_takes_the_lease(sheets_standin, sheet, capsy
     assert tally.by_kind == {"spreadsheets.get": 1, "values.batchGet": 1}
     far_lease.release()
     assert records(sheets_standin, sid)[0].get("記錄編號") is None
+
+
+# --- a rollout (deploy/kubernetes): two pods of one shard at once -----------------------------
+
+def test_a_rollout_two_workers_on_one_sheet_never_both_write(sheets_standin, sheet, tmp_path, monkeypatch):
+    """The new pod of a shard starts while the old one still runs (a StatefulSet rollout, or an
+    old pod hanging past its grace period). The sheet's lease keeps the new one off the sheet
+    while the old one holds it; once the old one stops (SIGTERM: the lease is given up) the new
+    one takes over. Each pod has its own state_dir; every id and every message exists once."""
+    sid, config_path = sheet
+    clock = WallClock()
+    monkeypatch.setattr(google_lease, "DEFAULT_CLOCK", clock)
+    new_path = config_path.with_name("new-pod.toml")
+    new_path.write_text('state_dir = "state-new-pod"\n' + config_path.read_text(encoding="utf-8"), encoding="utf-8")
+    old = CycleRunner(load_config(config_path), command="serve", keep=True)
+    new = CycleRunner(load_config(new_path), command="serve", keep=True)
+    new.owner = far_owner()  # another pod: another host
+    start = dt.datetime(2026, 3, 10, 9, 0, tzinfo=old.config.timezone)
+
+    def cycle(runner: CycleRunner, minute: int):
+        clock.now = T0 + dt.timedelta(minutes=minute)
+        outcome, = runner.run_cycle(start + dt.timedelta(minutes=minute))
+        return outcome
+
+    try:
+        assert cycle(old, 0).exit_code == 0  # the old pod: ids, statuses, digests; its lease live
+        sheets_standin.append_rows(sid, MAIN_HANT, [[{"房號": "2-202", "事由": "新來訪", "接待日期": "2026-03-10",
+                                                     "業主姓名": "趙"}.get(h) for h in SHUFFLED_HANT]])
+        before = sheets_standin.get_values(sid, MAIN_HANT)
+        skipped = cycle(new, 1)
+        assert skipped.held and skipped.exit_code == 4
+        assert sheets_standin.get_values(sid, MAIN_HANT) == before  # not one cell
+        handled = cycle(old, 5)
+        assert handled.exit_code == 0 and handled.result.cells_written > 0
+        assert cycle(new, 6).held
+    finally:
+        old.close()  # SIGTERM to the old pod: it gives the sheet up
+    try:
+        taken = cycle(new, 11)
+        assert taken.exit_code == 0 and not taken.held
+        assert lease_holder(sheets_standin, sid)["host"] == "reception-02"
+        assert cycle(new, 16).exit_code == 0
+    finally:
+        new.close()
+    ids = [r["記錄編號"] for r in records(sheets_standin, sid)]
+    assert all(ids) and len(ids) == len(set(ids)) and ids[-1] == "R20260310-002"
+    sent = Outbox(tmp_path / "outbox").all()
+    assert sent and len({m["Message-ID"] for m in sent}) == len(sent)  # no message twice
