@@ -103,6 +103,9 @@ class CenterResult:
     # (sheet row, record id, note) for rows whose 系統提示 became a new non-blank text this cycle:
     # the operator's log names them once, when they appear, not at every idle re-run.
     new_notes: list[tuple[int, str, str]] = field(default_factory=list)
+    # (sheet row, record id or "", reason) for rows left out because their worker cells cannot be written.
+    skipped_rows: list[tuple[int, str, str]] = field(default_factory=list)
+    skipped_lines: list[str] = field(default_factory=list)  # the same, as sentences naming each row
     # SPEC 7: nothing changed since the last full read and no moment passed: the cycle only
     # looked at the sheet's modification time (rows is the last full read's count).
     idle: bool = False
