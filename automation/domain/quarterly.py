@@ -140,20 +140,8 @@ _FIGURE_COLUMNS = ["status_key", "level_reached", "category", "channel", "is_ope
                    "supervisor_review", "manager_review", "age_at_close", "record_id", "unresolvable_reason"]
 
 
-def quarterly_figures(evaluation: pd.DataFrame, today: int, categories: tuple[str, ...],
-                      channels: tuple[str, ...], quarters: int = SHOWN_QUARTERS) -> QuarterlyFigures:
-    """The figures of SPEC 4.3 for the `quarters` quarters ending with today's, with the change
-    of each against the quarter before it (so one more quarter is computed than is returned)."""
-    current = Quarter.of_day(today)
-    computed = [Quarter.from_index(current.index - back) for back in range(quarters, -1, -1)]
-    labels = [quarter.label for quarter in computed]
-    indexes = pd.Index([quarter.index for quarter in computed])
-    ev = evaluation
-    quarter_of_row = quarter_indexes(ev["received"].to_numpy())
-    in_range = (quarter_of_row >= indexes[0]) & (quarter_of_row <= indexes[-1])
-    rows = ev.loc[in_range, _FIGURE_COLUMNS]
-    group = quarter_of_row[in_range]
-
+def _row_flags(rows: pd.DataFrame, categories: tuple[str, ...], channels: tuple[str, ...]) -> pd.DataFrame:
+    """0/1 per row and figure counted: summed by quarter, these are the count figures."""
     status = _equals_each(rows["status_key"], ("completed", "unresolvable"))
     category = _equals_each(rows["category"], categories)
     channel = _equals_each(rows["channel"], channels)
@@ -165,7 +153,7 @@ def quarterly_figures(evaluation: pd.DataFrame, today: int, categories: tuple[st
     complaint = category.get("complaint", np.zeros(len(rows), dtype=bool))
     emergency = category.get("emergency", np.zeros(len(rows), dtype=bool))
     answered = ~satisfaction[""]
-    flags = pd.DataFrame({
+    return pd.DataFrame({
         "received": np.ones(len(rows), dtype=np.int64),
         **{f"category:{key}": category[key] for key in categories},
         **{f"channel:{key}": channel[key] for key in channels},
@@ -187,6 +175,24 @@ def quarterly_figures(evaluation: pd.DataFrame, today: int, categories: tuple[st
         "content": satisfaction["satisfied"] | satisfaction["fair"],
         "unsatisfied": satisfaction["unsatisfied"],
     }, index=rows.index).astype(np.int64)
+
+
+def quarterly_figures(evaluation: pd.DataFrame, today: int, categories: tuple[str, ...],
+                      channels: tuple[str, ...], quarters: int = SHOWN_QUARTERS) -> QuarterlyFigures:
+    """The figures of SPEC 4.3 for the `quarters` quarters ending with today's, with the change
+    of each against the quarter before it (so one more quarter is computed than is returned)."""
+    current = Quarter.of_day(today)
+    computed = [Quarter.from_index(current.index - back) for back in range(quarters, -1, -1)]
+    labels = [quarter.label for quarter in computed]
+    indexes = pd.Index([quarter.index for quarter in computed])
+    ev = evaluation
+    quarter_of_row = quarter_indexes(ev["received"].to_numpy())
+    in_range = (quarter_of_row >= indexes[0]) & (quarter_of_row <= indexes[-1])
+    rows = ev.loc[in_range, _FIGURE_COLUMNS]
+    group = quarter_of_row[in_range]
+
+    flags = _row_flags(rows, categories, channels)
+    finished, complaint = flags["finished"].astype(bool), flags["complaints"].astype(bool)
     counts = flags.groupby(group).sum().reindex(indexes, fill_value=0)
 
     days = rows["age_at_close"].where(finished).astype(float)

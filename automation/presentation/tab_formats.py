@@ -47,6 +47,9 @@ STYLES = {
     "count": ColumnStyle("0", "center", False, 6, 10),
     "decimal": ColumnStyle("0.0", "right", False, 6, 10),
     "percent": ColumnStyle("0.0", "right", False, 6, 10),
+    # Counts, percentages and days in one column (the quarterly review): each number as it is;
+    # the text of the problems listed below them wraps.
+    "figure": ColumnStyle(None, "right", True, 9, 16),
     "sheet_row": ColumnStyle("0", "center", False, 6, 7),
     "text": ColumnStyle(None, "left", True, 6, 14),
     "category": ColumnStyle(None, "center", False, 6, 7),
