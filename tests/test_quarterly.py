@@ -247,3 +247,14 @@ def test_review_day_and_hour_follow_the_weekly_settings():
 def test_next_review(now, sent, expected):
     moment, quarter, due = q.next_review(_at(now), 0, dt.time(9, 0), sent)
     assert (moment.strftime("%Y-%m-%d %H:%M"), quarter.label, due) == expected
+
+
+def test_tab_lists_a_problems_ids_one_per_cell_and_counts_beyond_a_hundred():
+    from automation.domain.quarterly_report import ProblemLine, problem_rows
+
+    ids = tuple(f"R20260801-{n:03d}" for n in range(1, 151))
+    rows = problem_rows(ProblemLine("升級經理超過 30 天仍未完成", "150 項", ids), HANT, 7)
+    assert rows[0][:3] == ["升級經理超過 30 天仍未完成", "150 項", "R20260801-001"]
+    assert all(len(row) <= 9 and row[:2] in (["", ""], rows[0][:2]) for row in rows)
+    cells = [cell for row in rows for cell in row[2:]]
+    assert cells[:100] == list(ids[:100]) and cells[100:] == ["…等共 150 項"]

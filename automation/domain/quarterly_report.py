@@ -100,10 +100,21 @@ def review_tab(evaluation: pd.DataFrame, today: int, vocabulary: Vocabulary, day
     rows.append([word("problems_title", quarter=reviewed.label)])
     rows.append([word("col_problem"), word("col_detail"), word("col_ids")])
     lines = [problem_line(problem, vocabulary) for problem in quarterly_problems(evaluation, today, reviewed)]
-    rows.extend([line.title, line.detail, line.ids_text(vocabulary)] for line in lines)
+    for line in lines:
+        rows.extend(problem_rows(line, vocabulary, len(header) - 2))
     if not lines:
         rows.append([word("no_problems")])
     return rows
+
+
+def problem_rows(line: ProblemLine, vocabulary: Vocabulary, per_row: int) -> list[list[Any]]:
+    """A problem as tab rows: its title and detail, then its record ids one per cell, `per_row`
+    to a row (an id never breaks across lines), at most IDS_IN_A_CELL of them, then the count."""
+    ids: list[Any] = list(line.record_ids[:IDS_IN_A_CELL])
+    if len(line.record_ids) > IDS_IN_A_CELL:
+        ids.append(vocabulary.label("quarterly", "ids_more", count=len(line.record_ids)))
+    chunks = [ids[start:start + per_row] for start in range(0, len(ids), per_row)] or [[]]
+    return [[line.title, line.detail, *chunks[0]], *(["", "", *chunk] for chunk in chunks[1:])]
 
 
 # ----- the mail -----------------------------------------------------------------------------
