@@ -106,7 +106,8 @@ def cycle_log_rows(evaluation: pd.DataFrame, now_text: str, vocabulary: Vocabula
             for event, record_id, detail in status_events(evaluation, vocabulary)]
     new_ids = evaluation.loc[evaluation["id_is_new"], "record_id"].tolist()
     if new_ids:
-        rows[:0] = [log_row(now_text, vocabulary, "ids_assigned", "", detail) for detail in describe_new_id_rows(new_ids, continued=CONTINUED[vocabulary.language])]
+        details = describe_new_id_rows(new_ids, continued=CONTINUED[vocabulary.language])
+        rows[:0] = [log_row(now_text, vocabulary, "ids_assigned", "", detail) for detail in details]
     return rows
 
 
