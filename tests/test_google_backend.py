@@ -26,7 +26,7 @@ from tests.workbooks import MAIN_HANT, SHUFFLED_HANT, row, run_at, run_cli
 from tests.google_support import retry_clock  # noqa: F401  (autouse: retries on a fake clock)
 
 NOW = "2026-03-10T09:00"
-GENERATED_HANT = ["主管隊列", "經理隊列", "待審核", "待回訪", "週報", "運行日誌"]
+GENERATED_HANT = ["主管隊列", "經理隊列", "待審核", "待回訪", "週報", "季度復審", "運行日誌"]
 WORKER_HANT = ["記錄編號", "當前負責人", "狀態", "處理時限", "系統提示"]
 
 

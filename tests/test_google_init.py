@@ -19,7 +19,7 @@ from tests.google_support import retry_clock  # noqa: F401  (autouse: retries on
 
 MANAGER = "li.qiang@example.com"
 SUPERVISOR = "wang.min@example.com"
-GENERATED_HANT = ["主管隊列", "經理隊列", "待審核", "待回訪", "週報", "運行日誌"]
+GENERATED_HANT = ["主管隊列", "經理隊列", "待審核", "待回訪", "週報", "季度復審", "運行日誌"]
 WORKER_HANT = ["記錄編號", "當前負責人", "狀態", "處理時限", "系統提示"]
 
 

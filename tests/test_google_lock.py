@@ -381,7 +381,7 @@ def test_one_shot_runs_fence_their_write_and_hold_the_lease_only_while_messages_
     record (+2)."""
     sid, config = sheet
     with count_requests(sheets_standin, "one-shot run: changes, no messages") as changes:
-        code, out, err = run_at(capsys, config, "2026-03-09T07:00")  # Monday, before digest and review
+        code, out, err = run_at(capsys, config, "2026-04-06T07:00")  # 2026-Q2's first Monday, before digest and reviews
     assert code == 0, err
     assert changes.by_kind == {"drive.files.get": 1, "spreadsheets.get": 1, "values.batchGet": 2,
                                "spreadsheets.batchUpdate": 1}
@@ -393,7 +393,7 @@ def test_one_shot_runs_fence_their_write_and_hold_the_lease_only_while_messages_
     assert released_by(sheets_standin, sid) == os.getpid()
 
     with count_requests(sheets_standin, "one-shot run: messages, no changes") as messages:
-        code, out, err = run_at(capsys, config, "2026-03-09T09:00")
+        code, out, err = run_at(capsys, config, "2026-04-06T09:00")
     assert code == 0, err
     assert messages.by_kind == {"drive.files.get": 1, "spreadsheets.get": 1, "values.batchGet": 1,
                                 "spreadsheets.batchUpdate": 2}
@@ -409,10 +409,10 @@ def test_one_shot_runs_fence_their_write_and_hold_the_lease_only_while_messages_
     assert released_by(sheets_standin, sid) == os.getpid()
 
     with count_requests(sheets_standin, "one-shot run: after its write") as after:
-        assert run_at(capsys, config, "2026-03-09T09:05")[0] == 0
+        assert run_at(capsys, config, "2026-04-06T09:05")[0] == 0
     assert after.by_kind == {"drive.files.get": 1, "spreadsheets.get": 1, "values.batchGet": 1}
     with count_requests(sheets_standin, "one-shot run: idle") as idle:
-        assert run_at(capsys, config, "2026-03-09T09:10")[0] == 0
+        assert run_at(capsys, config, "2026-04-06T09:10")[0] == 0
     assert idle.by_kind == {"drive.files.get": 1}
 
 

@@ -64,7 +64,7 @@ def test_queue_cells_are_typed_fitted_wrapped_and_filtered(written):
 
 def test_every_tab_prints_landscape_fitted_to_width_with_the_header_repeated(written):
     _, book = written
-    for title in ("主管隊列", "經理隊列", "待審核", "待回訪", "週報", "運行日誌"):
+    for title in ("主管隊列", "經理隊列", "待審核", "待回訪", "週報", "季度復審", "運行日誌"):
         sheet = book[title]
         assert sheet.page_setup.orientation == "landscape", title
         assert (sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight) == (1, 0), title
@@ -163,7 +163,7 @@ def test_google_tabs_get_the_same_presentation_and_keep_it_without_resending(she
     metadata = sheets_standin.metadata(sid)
     sheets = {s["properties"]["title"]: s for s in metadata["sheets"]}
     main_id = sheets[MAIN_HANT]["properties"]["sheetId"]
-    for title in ("主管隊列", "經理隊列", "待審核", "待回訪", "週報", "運行日誌"):
+    for title in ("主管隊列", "經理隊列", "待審核", "待回訪", "週報", "季度復審", "運行日誌"):
         assert "basicFilter" in sheets[title], title
         assert sheets[title]["properties"]["gridProperties"]["frozenRowCount"] == 1, title
     assert len(sheets["週報"].get("charts", [])) == 1 and kinds.count("addChart") == 1

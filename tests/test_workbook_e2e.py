@@ -31,8 +31,8 @@ from tests.workbooks import (
 
 PROJECT = Path(__file__).resolve().parent.parent
 NOW = "2026-03-10T09:00"
-GENERATED_HANT = ["主管隊列", "經理隊列", "待審核", "待回訪", "週報", "運行日誌"]
-GENERATED_HANS = ["主管队列", "经理队列", "待审核", "待回访", "周报", "运行日志"]
+GENERATED_HANT = ["主管隊列", "經理隊列", "待審核", "待回訪", "週報", "季度復審", "運行日誌"]
+GENERATED_HANS = ["主管队列", "经理队列", "待审核", "待回访", "周报", "季度复审", "运行日志"]
 WORKER_HANT = ["記錄編號", "當前負責人", "狀態", "處理時限", "系統提示"]
 WORKER_HANS = ["记录编号", "当前负责人", "状态", "处理时限", "系统提示"]
 
