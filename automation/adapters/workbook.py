@@ -19,14 +19,14 @@ from typing import Any
 import openpyxl
 from openpyxl.cell.rich_text import CellRichText
 from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
+from openpyxl.utils import column_index_from_string, get_column_letter
 from openpyxl.utils.cell import coordinate_from_string
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from ..domain.init_plan import InitPlan, Layout, SheetFacts, other_spelling, plan_init
 from ..domain.records import Snapshot, WritePlan
 from ..errors import SheetUnusableError, WorkbookLockedError
-from ..vocabulary import Vocabulary, normalize_text
-from .ports import Layout, SheetBackend, TabNames
+from .ports import SheetBackend, TabNames
 
 try:
     import fcntl
@@ -42,6 +42,9 @@ def office_lock_files(path: Path) -> list[Path]:
         path.with_name(f"~${path.name[2:]}"),  # Excel shortens long names by two characters
     ]
     return [candidate for candidate in candidates if candidate.exists()]
+
+
+VALIDATED_ROWS = 100000  # a drop-down covers the column from row 2 to this row
 
 
 def set_plain(cell, value: Any) -> None:
@@ -192,54 +195,9 @@ class WorkbookBackend(SheetBackend):
             book.active.title = layout.main_title
             self._stamp = None
             changes.append(f"建立工作簿 {self.path}")
-        main = next((t for t in layout.main_titles if t in book.sheetnames), None)
-        if main is None:
-            sheet = book.create_sheet(layout.main_title, 0)
-            main = layout.main_title
-            changes.append(f"新增分頁「{main}」")
-        sheet = book[main]
-        existing = [normalize_text(c.value) for c in sheet[1]] if sheet.max_row >= 1 else []
-        while existing and not existing[-1]:
-            existing.pop()
-        positions = Vocabulary().match_headers(existing)
-        bold = Font(bold=True)
-        # Right of every column holding a value in any row: staff may type in a column they gave
-        # no header, and a worker header there would make the worker overwrite their cells.
-        column = max(len(existing), _last_used_column(sheet))
-        for key, header in zip(layout.header_keys, layout.headers):
-            if key in positions:
-                continue
-            column += 1
-            positions[key] = column - 1
-            cell = sheet.cell(row=1, column=column)
-            set_plain(cell, header)
-            cell.font = bold
-            sheet.column_dimensions[get_column_letter(column)].width = max(10, 2.2 * len(header) + 2)
-            changes.append(f"分頁「{main}」新增表頭「{header}」")
-        if _frozen_rows(sheet) < 1:  # staff who froze more (the header and a column) keep it
-            frozen_columns = coordinate_from_string(sheet.freeze_panes)[0] if sheet.freeze_panes else "A"
-            sheet.freeze_panes = f"{frozen_columns}2"
-            changes.append("凍結表頭行")
-        known = {(dv.formula1, str(dv.sqref)) for dv in sheet.data_validations.dataValidation}
-        for key, options in layout.choices.items():
-            letter = get_column_letter(positions[key] + 1)
-            formula = '"' + ",".join(options) + '"'
-            sqref = f"{letter}2:{letter}100000"
-            if (formula, sqref) not in known:
-                validation = DataValidation(type="list", formula1=formula, allow_blank=True,
-                                            showErrorMessage=False)
-                validation.add(sqref)
-                sheet.add_data_validation(validation)
-                changes.append(f"「{layout.headers[layout.header_keys.index(key)]}」加上下拉選項")
-        for old_title, title in _adopt_other_spellings(book, layout.tabs):
-            changes.append(f"分頁「{old_title}」改名為「{title}」")
-        for title, header in layout.tabs.items():
-            if title not in book.sheetnames:
-                tab = book.create_sheet(title)
-                for position, text in enumerate(header, start=1):
-                    set_plain(tab.cell(row=1, column=position), text)
-                    tab.cell(row=1, column=position).font = bold
-                changes.append(f"新增分頁「{title}」")
+        plan = plan_init(layout, _init_facts(book, layout), date_rules=False)
+        _apply_init(book, plan)
+        changes += plan.changes
         self._book_is_file = False
         if changes:
             atomic_save(book, self.path)
@@ -271,6 +229,64 @@ def _plain_rows(rows) -> list[list[Any]]:
     return [[str(v) if isinstance(v, CellRichText) else v for v in row] for row in rows]
 
 
+def _init_facts(book, layout: Layout) -> SheetFacts:
+    """What `init` needs to know about the workbook (see domain/init_plan.py)."""
+    main = next((title for title in layout.main_titles if title in book.sheetnames), None)
+    if main is None:
+        return SheetFacts(tuple(book.sheetnames))
+    sheet = book[main]
+    rules = {}
+    for validation in sheet.data_validations.dataValidation:
+        letter, options = _list_rule(validation)
+        if letter is not None:
+            rules[column_index_from_string(letter) - 1] = ("choice", *options)
+    return SheetFacts(tuple(book.sheetnames), tuple(cell.value for cell in sheet[1]) if sheet.max_row >= 1 else (),
+                      _last_used_column(sheet), _frozen_rows(sheet), rules)
+
+
+def _list_rule(validation) -> tuple[str | None, list[str]]:
+    """(column letter, options) of a drop-down over one column from row 2 down, as init sets it."""
+    ranges = str(validation.sqref).split()
+    formula = validation.formula1 or ""
+    if validation.type != "list" or len(ranges) != 1 or not (formula.startswith('"') and formula.endswith('"')):
+        return None, []
+    first, _, last = ranges[0].partition(":")
+    letter = first.rstrip("0123456789")
+    if first != f"{letter}2" or last != f"{letter}{VALIDATED_ROWS}":
+        return None, []
+    return letter, formula[1:-1].split(",")
+
+
+def _apply_init(book, plan: InitPlan) -> None:
+    """Make the workbook as `plan` says: main tab, headers (bold, wide enough), frozen header
+    row, drop-downs, renamed and new generated tabs."""
+    if plan.create_main:
+        book.create_sheet(plan.main_title, 0)
+    sheet = book[plan.main_title]
+    bold = Font(bold=True)
+    for position, text in plan.new_headers:
+        cell = sheet.cell(row=1, column=position + 1)
+        set_plain(cell, text)
+        cell.font = bold
+        sheet.column_dimensions[get_column_letter(position + 1)].width = max(10, 2.2 * len(text) + 2)
+    if plan.freeze_header:  # columns staff froze stay frozen
+        frozen_columns = coordinate_from_string(sheet.freeze_panes)[0] if sheet.freeze_panes else "A"
+        sheet.freeze_panes = f"{frozen_columns}2"
+    for rule in plan.rules:
+        letter = get_column_letter(rule.position + 1)
+        validation = DataValidation(type="list", formula1='"' + ",".join(rule.options) + '"', allow_blank=True,
+                                    showErrorMessage=False)
+        validation.add(f"{letter}2:{letter}{VALIDATED_ROWS}")
+        sheet.add_data_validation(validation)
+    for old_title, title in plan.renames:
+        book[old_title].title = title
+    for title, header in plan.new_tabs:
+        tab = book.create_sheet(title)
+        for position, text in enumerate(header, start=1):
+            set_plain(tab.cell(row=1, column=position), text)
+            tab.cell(row=1, column=position).font = bold
+
+
 def _last_used_column(sheet) -> int:
     """The rightmost column holding a value in any row (0 for an empty sheet)."""
     used = [column for (_, column), cell in sheet._cells.items() if cell.value not in (None, "")]
@@ -290,19 +306,12 @@ def _adopt_other_spellings(book, titles) -> list[tuple[str, str]]:
     After `language` is switched, the event log written so far stays the worker's memory (ids
     issued, messages sent: SPEC 2.2, 4.2) and the old summary tabs are not left behind, stale,
     next to new ones. The rename reaches the file with the next save. Returns (old, new) titles."""
-    vocabulary = Vocabulary()
     renamed = []
     for title in titles:
-        if title in book.sheetnames:
-            continue
-        for key in vocabulary.generated_tab_keys:
-            spellings = vocabulary.tab_titles(key)
-            if title in spellings:
-                other = next((t for t in spellings if t != title and t in book.sheetnames), None)
-                if other is not None:
-                    book[other].title = title
-                    renamed.append((other, title))
-                break
+        other = other_spelling(title, book.sheetnames)
+        if other is not None:
+            book[other].title = title
+            renamed.append((other, title))
     return renamed
 
 

@@ -15,10 +15,11 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ..adapters.ports import Layout, SheetBackend, TabNames, Transport
+from ..adapters.ports import SheetBackend, TabNames, Transport
 from ..config import CenterConfig, Config
 from ..domain import events, messages, rules, summaries
 from ..domain.cells import row_anchors, same_content
+from ..domain.init_plan import Layout
 from ..domain.records import CellWrite, OutgoingMessage, WritePlan
 from ..domain.table import MainTable, build_main_table
 from ..errors import AutomationError, DeliveryError
