@@ -13,6 +13,7 @@ import io
 import os
 import stat
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,8 @@ def office_lock_files(path: Path) -> list[Path]:
 
 
 VALIDATED_ROWS = 100000  # a drop-down covers the column from row 2 to this row
+# A picture's bytes, read once (openpyxl closes the stream it reads them from when it saves).
+_PICTURE_BYTES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def set_plain(cell, value: Any) -> None:
@@ -212,7 +215,7 @@ def _sheet_values(sheet, min_row: int = 1) -> list[list[Any]]:
 
     Built from the sheet's table of cells in one pass: iter_rows looks up every coordinate of
     the rectangle (and creates an empty cell for each gap, which the next save then writes)."""
-    if min_row == 1 and sheet._current_row == 0:  # iter_rows() of a sheet that never had a cell
+    if min_row == 1 and not sheet._cells:  # iter_rows() of a sheet without a cell
         return []
     max_row, max_column = sheet.max_row, sheet.max_column
     grid = [[None] * max_column for _ in range(max(0, max_row - min_row + 1))]
@@ -399,10 +402,10 @@ def _keep_pictures_saveable(book) -> None:
     a stream it closes while saving, so a workbook saved twice in one cycle (the cycle's writes,
     then the record of messages sent) would fail on the second save."""
     for sheet in book.worksheets:
-        for image in getattr(sheet, "_images", ()):
-            data = getattr(image, "_saved_bytes", None)
+        for image in sheet._images:  # openpyxl offers no public list of a sheet's pictures
+            data = _PICTURE_BYTES.get(image)
             if data is None:
-                data = image._saved_bytes = image._data()
+                data = _PICTURE_BYTES[image] = image._data()  # nor a public way to their bytes
             image.ref = io.BytesIO(data)
 
 
