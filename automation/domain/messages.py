@@ -154,6 +154,7 @@ class _Context:
     config: Config
     today: int
     domain: str
+    skipped_rows: tuple = ()  # (sheet row, record id, reason) of rows the worker could not write
 
     @property
     def today_iso(self) -> str:
@@ -163,7 +164,7 @@ class _Context:
         return self.vocabulary.label(group, key, **values)
 
     def person(self, role: str):
-        return getattr(self.center, role)
+        return {"supervisor": self.center.supervisor, "manager": self.center.manager}[role]
 
     def message(self, kind: str, period: str, role: str, subject: str, doc: Document,
                 record_ids: tuple[str, ...] = (), images: tuple[InlineImage, ...] = ()) -> OutgoingMessage:
@@ -178,15 +179,19 @@ class _Context:
 
 
 def due_messages(*, evaluation: pd.DataFrame, log_rows: list[list[Any]], state: SentState,
-                 now: dt.datetime, config: Config, center: CenterConfig, vocabulary: Vocabulary) -> list[OutgoingMessage]:
+                 now: dt.datetime, config: Config, center: CenterConfig, vocabulary: Vocabulary,
+                 skipped_rows: tuple = ()) -> list[OutgoingMessage]:
     """The messages due at `now` (local time of the center; see due.py for when), composed.
 
     `evaluation` is rules.evaluate's result for this cycle; `log_rows` the event log including
-    this cycle's own rows (the digest lists the escalations since the last digest)."""
+    this cycle's own rows (the digest lists the escalations since the last digest);
+    `skipped_rows` the rows left out because their worker cells cannot be written (the digest
+    names them)."""
     owed = due_now(evaluation, log_rows, state.sent, state.alerted, now, config.schedule)
     if not owed:
         return []  # the usual cycle: nothing due, nothing to compose
-    ctx = _Context(evaluation, vocabulary, center, config, now.date().toordinal(), id_domain(config.mail.sender))
+    ctx = _Context(evaluation, vocabulary, center, config, now.date().toordinal(), id_domain(config.mail.sender),
+                   tuple(skipped_rows))
     return [_compose(ctx, due, log_rows, state) for due in owed]
 
 
@@ -358,10 +363,18 @@ def _supervisor_digest(ctx: _Context, log_rows: list[list[Any]], state: SentStat
                  note=ctx.label("mail", "never_reviewed", count=never, days=window) if never else ""),
     ]
     overview = [f"{section.title}：{ctx.label('mail', 'count', count=section.total)}" for section in sections]
+    if ctx.skipped_rows:
+        title = ctx.label("sections", "skipped_rows")
+        overview.append(f"{title}：{ctx.label('mail', 'count', count=len(ctx.skipped_rows))}")
+        sections.append(Table(
+            title, (ctx.label("mail", "col_row"), vocabulary.header("record_id"), ctx.label("mail", "col_reason")),
+            tuple((str(row), record_id, reason) for row, record_id, reason in ctx.skipped_rows[:SECTION_LIMIT]),
+            note=ctx.label("mail", "skipped_note")))
     subject = ctx.label("subjects", "supervisor_digest", center=ctx.center.name, date=ctx.today_iso)
     intro = ctx.label("mail", "supervisor_intro", center=ctx.center.name, date=ctx.today_iso)
     doc = _document(ctx, subject, "supervisor", intro, sections, overview)
-    listed = tuple(dict.fromkeys(row.record_id for section in sections for row in section.rows))
+    listed = tuple(dict.fromkeys(row.record_id for section in sections if isinstance(section, Section)
+                                 for row in section.rows))
     return ctx.message("supervisor_digest", ctx.today_iso, "supervisor", subject, doc, listed)
 
 
