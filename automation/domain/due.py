@@ -60,14 +60,14 @@ def due_now(evaluation: pd.DataFrame, log_rows: list[list[Any]], sent: set[tuple
             due.extend(alerts_due(evaluation, kind, role, alerted, reopened, now.date()))
     if daily_digest_is_due_now(now, schedule.daily_digest_at):
         today = daily_digest_period(now)
-        if ("supervisor_digest", today, "supervisor") not in sent:
+        if not was_sent(sent, "supervisor_digest", today):
             due.append(DueMessage("supervisor_digest", "supervisor", today))
         manager_rows = summaries.manager_queue(evaluation)
-        if len(manager_rows) and ("manager_digest", today, "manager") not in sent:
+        if len(manager_rows) and not was_sent(sent, "manager_digest", today):
             due.append(DueMessage("manager_digest", "manager", today, manager_rows))
     if weekly_review_is_due_now(now, schedule.weekly_review_day, schedule.weekly_review_at):
         week = reviewed_week(now)
-        if ("weekly_review", week, "manager") not in sent:
+        if not was_sent(sent, "weekly_review", week):
             due.append(DueMessage("weekly_review", "manager", week))
     return due
 
@@ -102,6 +102,11 @@ def reopened_record_ids(log_rows: list[list[Any]]) -> set[str]:
     labels = event_labels("reopened")
     return {record_id for row in log_rows if len(row) >= 3 and str(row[1] or "").strip() in labels
             for record_id in RECORD_ID_IN_TEXT.findall(str(row[2] or ""))}
+
+
+def was_sent(sent: set[tuple[str, str, str]], kind: str, period: str) -> bool:
+    """Whether the log shows the digest or review `kind` of `period` as sent to its recipient."""
+    return (kind, period, DIGEST_RECIPIENT[kind]) in sent
 
 
 def daily_digest_period(now: dt.datetime) -> str:
