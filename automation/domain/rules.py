@@ -18,8 +18,9 @@ import pandas as pd
 
 from ..config import EscalationConfig, Person
 from ..vocabulary import Vocabulary, normalize_text
-from .dates import NO_DATE, ParsedDates, iso, is_blank, parse_dates
+from .dates import EARLIEST_LIKELY, NO_DATE, ParsedDates, iso, is_blank, parse_dates
 from .daycount import day_counter
+from .privacy import mask_phones_in_text
 
 ID_PATTERN = re.compile(r"^R(\d{8})-(\d{3,})$")
 NOTE_SEPARATOR = "；"
@@ -268,8 +269,9 @@ class _Words:
 class _Timing:
     """Where each row stands in time on `today`."""
 
-    received_ok: np.ndarray  # readable and not in the future
+    received_ok: np.ndarray  # readable, neither in the future nor unlikely early
     received_future: np.ndarray
+    received_early: np.ndarray  # before EARLIEST_LIKELY: as unlikely as a future date
     received_day: np.ndarray  # the received day, or today where there is none to count from
     counter: Any
     age: np.ndarray
@@ -283,6 +285,7 @@ class _Closing:
     completed_valid: np.ndarray
     completed_future: np.ndarray
     completed_before: np.ndarray
+    completed_early: np.ndarray
     age_at_close: np.ndarray
     unresolvable: np.ndarray
     missing_contact: np.ndarray
@@ -392,12 +395,14 @@ def _level_at(age_days: np.ndarray, words: _Words) -> np.ndarray:
 
 def _timing(cells: _Cells, words: _Words, today: int, escalation: EscalationConfig) -> _Timing:
     received, completed = cells.received, cells.completed
-    received_ok = received.readable & (received.ordinal <= today)
+    received_future = received.readable & (received.ordinal > today)
+    received_early = received.readable & (received.ordinal < EARLIEST_LIKELY)  # unlikely, as a future date is
+    received_ok = received.readable & ~received_future & ~received_early
     known = np.concatenate([received.ordinal[received_ok], completed.ordinal[completed.readable], [today]])
     counter = day_counter(escalation.day_basis, int(known.min()), int(max(known.max(), today)), today)
     received_day = np.where(received_ok, received.ordinal, today)
     age = np.where(received_ok, counter.age(received_day, today), -1)
-    return _Timing(received_ok=received_ok, received_future=received.readable & (received.ordinal > today),
+    return _Timing(received_ok=received_ok, received_future=received_future, received_early=received_early,
                    received_day=received_day, counter=counter, age=age, level_now=_level_at(age, words))
 
 
@@ -406,8 +411,9 @@ def _closing(cells: _Cells, timing: _Timing, words: _Words, today: int) -> _Clos
     an open row missing what it needs is incomplete."""
     received, completed, filled = cells.received, cells.completed, cells.filled
     completed_future = completed.readable & (completed.ordinal > today)
-    completed_before = completed.readable & received.readable & (completed.ordinal < received.ordinal)
-    completed_valid = completed.readable & ~completed_future & ~completed_before
+    completed_early = completed.readable & (completed.ordinal < EARLIEST_LIKELY)
+    completed_before = completed.readable & received.readable & (completed.ordinal < received.ordinal) & ~completed_early
+    completed_valid = completed.readable & ~completed_future & ~completed_before & ~completed_early
     counted = completed_valid & timing.received_ok
     completed_day = np.where(counted, completed.ordinal, timing.received_day)
     age_at_close = np.where(counted, timing.counter.age(timing.received_day, completed_day), -1)
@@ -416,7 +422,7 @@ def _closing(cells: _Cells, timing: _Timing, words: _Words, today: int) -> _Clos
     missing_required = ~timing.received_ok | ~filled["room"] | ~filled["matter"] | missing_contact
     closed = completed_valid | unresolvable
     return _Closing(completed_valid=completed_valid, completed_future=completed_future,
-                    completed_before=completed_before, age_at_close=age_at_close, unresolvable=unresolvable,
+                    completed_before=completed_before, completed_early=completed_early, age_at_close=age_at_close, unresolvable=unresolvable,
                     missing_contact=missing_contact, closed=closed, incomplete=~closed & missing_required,
                     open_ok=~closed & ~missing_required)
 
@@ -457,6 +463,7 @@ def _row_notes(vocabulary: Vocabulary, cells: _Cells, words: _Words, timing: _Ti
         vocabulary=vocabulary, count=len(cells.frame), received=cells.received, completed=cells.completed,
         received_future=timing.received_future, filled=cells.filled, missing_contact=closing.missing_contact,
         completed_future=closing.completed_future, completed_before=closing.completed_before,
+        unlikely=(timing.received_early, closing.completed_early),
         reason_too_early=cells.filled["unresolvable_reason"] & ~closing.closed,
         unknown_channel=words.unknown_channel, unknown_category=words.unknown_category,
         unknown_satisfaction=words.unknown_satisfaction, texts=cells.texts,
@@ -476,7 +483,7 @@ def _evaluation_frame(cells: _Cells, words: _Words, timing: _Timing, closing: _C
         "role": standing.role,
         "is_open": ~closing.closed,
         "level_reached": standing.level_reached,
-        "received": np.where(timing.received_ok | timing.received_future, received_day, NO_DATE),
+        "received": np.where(timing.received_ok | timing.received_future | timing.received_early, received_day, NO_DATE),
         "received_ok": timing.received_ok,
         "completed": np.where(closing.completed_valid, completed_day, NO_DATE),
         "age": timing.age,
@@ -516,7 +523,7 @@ def _owner_label(vocabulary: Vocabulary, role: str, people: People) -> str:
 
 
 def _notes(*, vocabulary, count, received: ParsedDates, completed: ParsedDates, received_future,
-           filled, missing_contact, completed_future, completed_before,
+           filled, missing_contact, completed_future, completed_before, unlikely,
            reason_too_early, unknown_channel, unknown_category, unknown_satisfaction, texts,
            duplicate, reopened, is_open, previous_notes) -> np.ndarray:
     """系統提示 of each row: its notes in a fixed order, `；`-separated. Only rows with a
@@ -533,11 +540,14 @@ def _notes(*, vocabulary, count, received: ParsedDates, completed: ParsedDates, 
                 parts.setdefault(position, []).append(label)
         else:
             for position in positions:
-                parts.setdefault(position, []).append(vocabulary.label("notes", key, value=values[position]))
+                # A quoted cell may hold a phone (typed into 接待日期): notes travel to tabs and mails.
+                quoted = mask_phones_in_text(values[position])
+                parts.setdefault(position, []).append(vocabulary.label("notes", key, value=quoted))
 
     add(received.blank, "received_missing")
     add(received.unreadable, "received_unreadable", texts["received_at"])
     add(received_future, "received_future")
+    add(unlikely[0], "received_unlikely")
     add(~filled["room"], "room_missing")
     add(~filled["matter"], "matter_missing")
     add(missing_contact, "contact_missing")
@@ -545,6 +555,7 @@ def _notes(*, vocabulary, count, received: ParsedDates, completed: ParsedDates, 
     add(completed.unreadable, "completed_unreadable", texts["completed_at"])
     add(completed_before, "completed_before")
     add(completed_future, "completed_future")
+    add(unlikely[1], "completed_unlikely")
     add(reason_too_early, "manager_only_closes")
     add(unknown_channel, "unknown_channel", texts["channel"])
     add(unknown_category, "unknown_category", texts["category"])
