@@ -26,6 +26,7 @@ from ..domain.init_plan import InitPlan, Layout, SheetFacts, other_spelling, pla
 from ..domain.records import Snapshot, WritePlan
 from ..errors import AutomationError, SheetUnusableError, WorkbookLockedError
 from . import workbook_file
+from .file_stamp import file_stamp
 from .ports import SheetBackend, TabNames
 from .workbook_file import MIB, FileIdentity, PackageFacts
 
@@ -92,6 +93,10 @@ class WorkbookBackend(SheetBackend):
 
     def ensure_writable(self) -> None:
         self._check_not_locked()
+
+    def change_stamp(self) -> dict | None:
+        """SPEC 7: one `stat`, the workbook not opened (adapters/file_stamp.py)."""
+        return file_stamp(self.path)
 
     def _load(self, for_writing: bool = True):
         # Reading a workbook open in an office program is harmless and lets a cycle still send
