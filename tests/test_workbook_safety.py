@@ -255,6 +255,72 @@ def test_spec_6_a_drop_down_stored_as_an_extension_is_rebuilt_with_the_same_list
     assert len(sheet.data_validations.dataValidation) == 1
 
 
+# A pivot table on a staff tab, over the main tab's 類別, as Excel stores it.
+SPREADSHEET_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+RELATIONSHIP_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+PIVOT_TYPES = "application/vnd.openxmlformats-officedocument.spreadsheetml."
+
+
+def relationships(*items: tuple[str, str, str]) -> bytes:
+    """A .rels part: (id, type after .../relationships/, target) each."""
+    return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            + "".join(f'<Relationship Id="{i}" Type="{RELATIONSHIP_NS}/{kind}" Target="{target}"/>'
+                      for i, kind, target in items) + "</Relationships>").encode()
+
+
+def add_pivot(parts: dict) -> None:
+    parts["xl/pivotCache/pivotCacheDefinition1.xml"] = (
+        f'<pivotCacheDefinition xmlns="{SPREADSHEET_NS}" xmlns:r="{RELATIONSHIP_NS}" r:id="rId1" refreshOnLoad="1" '
+        'recordCount="1"><cacheSource type="worksheet"><worksheetSource ref="A1:F2" sheet="接待業主情況記錄"/>'
+        '</cacheSource><cacheFields count="1"><cacheField name="類別" numFmtId="0"><sharedItems count="1">'
+        '<s v="報修"/></sharedItems></cacheField></cacheFields></pivotCacheDefinition>').encode()
+    parts["xl/pivotCache/pivotCacheRecords1.xml"] = (
+        f'<pivotCacheRecords xmlns="{SPREADSHEET_NS}" count="1"><r><x v="0"/></r></pivotCacheRecords>').encode()
+    parts["xl/pivotCache/_rels/pivotCacheDefinition1.xml.rels"] = relationships(
+        ("rId1", "pivotCacheRecords", "pivotCacheRecords1.xml"))
+    parts["xl/pivotTables/pivotTable1.xml"] = (
+        f'<pivotTableDefinition xmlns="{SPREADSHEET_NS}" name="類別統計" cacheId="1" dataCaption="值" '
+        'updatedVersion="6" minRefreshableVersion="3" createdVersion="6" outline="1" outlineData="1">'
+        '<location ref="A3:A5" firstHeaderRow="1" firstDataRow="1" firstDataCol="0"/>'
+        '<pivotFields count="1"><pivotField axis="axisRow" showAll="0"><items count="2"><item x="0"/>'
+        '<item t="default"/></items></pivotField></pivotFields><rowFields count="1"><field x="0"/></rowFields>'
+        '<rowItems count="2"><i><x/></i><i t="grand"><x/></i></rowItems><colItems count="1"><i/></colItems>'
+        '</pivotTableDefinition>').encode()
+    parts["xl/pivotTables/_rels/pivotTable1.xml.rels"] = relationships(
+        ("rId1", "pivotCacheDefinition", "../pivotCache/pivotCacheDefinition1.xml"))
+    parts["xl/worksheets/_rels/sheet2.xml.rels"] = relationships(("rId1", "pivotTable", "../pivotTables/pivotTable1.xml"))
+    workbook = parts["xl/workbook.xml"].decode()
+    calc = workbook.find("<calcPr")
+    at = workbook.index("</workbook>") if calc < 0 else workbook.index(">", calc) + 1
+    parts["xl/workbook.xml"] = (workbook[:at] + f'<pivotCaches><pivotCache xmlns:r="{RELATIONSHIP_NS}" cacheId="1" '
+                                'r:id="rIdPivotCache1"/></pivotCaches>' + workbook[at:]).encode()
+    parts["xl/_rels/workbook.xml.rels"] = parts["xl/_rels/workbook.xml.rels"].replace(
+        b"</Relationships>", f'<Relationship Id="rIdPivotCache1" Type="{RELATIONSHIP_NS}/pivotCacheDefinition" '
+                             f'Target="pivotCache/pivotCacheDefinition1.xml"/></Relationships>'.encode())
+    for part, kind in (("pivotCache/pivotCacheDefinition1", "pivotCacheDefinition"),
+                       ("pivotCache/pivotCacheRecords1", "pivotCacheRecords"), ("pivotTables/pivotTable1", "pivotTable")):
+        add_override(parts, f"/xl/{part}.xml", f"{PIVOT_TYPES}{kind}+xml")
+
+
+def test_spec_6_a_pivot_table_is_kept(tmp_path):
+    """openpyxl reads a pivot table and its cache and writes them back (an equivalent of the
+    parts, same name, place, fields and cache); the run is not refused for it."""
+    workbook = write_workbook(tmp_path / "log.xlsx", [reception("2026-03-10")])
+    book = openpyxl.load_workbook(workbook)
+    book.create_sheet("統計")
+    book.save(workbook)
+    rewrite_package(workbook, add_pivot)
+    config = write_config(tmp_path, workbook)
+    assert run(config, NOW).code == 0
+    assert main_rows(workbook)[0]["記錄編號"]
+    [pivot] = openpyxl.load_workbook(workbook)["統計"]._pivots
+    assert (pivot.name, pivot.location.ref, pivot.cache.cacheFields[0].name) == ("類別統計", "A3:A5", "類別")
+    with zipfile.ZipFile(workbook) as archive:
+        assert {"xl/pivotTables/pivotTable1.xml", "xl/pivotCache/pivotCacheDefinition1.xml",
+                "xl/pivotCache/pivotCacheRecords1.xml"} <= set(archive.namelist())
+
+
 TEXT_BOX_DRAWING = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
     '<xdr:wsDr xmlns:xdr="http://schemas.openxmlformats.org/drawingml/2006/spreadsheetDrawing" '
