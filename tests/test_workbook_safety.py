@@ -552,7 +552,7 @@ def test_spec_6_kill_9_during_writes_loses_no_emergency_and_no_staff_cell(tmp_pa
         pid = run_child_signalling_writes(config, f"2026-03-10T07:{rounds % 60:02d}", writer)
         os.close(writer)
         try:
-            kills += kill_during_a_write(pid, reader, randomness.choice((1, 2)), randomness.uniform(0, 0.15))
+            kills += kill_during_a_write(pid, reader, randomness.choice((1, 2)), randomness.uniform(0, 0.1))
         finally:
             os.close(reader)
         assert staff_cells(workbook) == expected_staff  # the workbook opens, staff cells as staff left them
