@@ -12,6 +12,7 @@ import sys
 
 from .. import logs, wiring
 from ..config import Config
+from ..domain.privacy import mask_phones_in_text
 from ..errors import AutomationError
 from . import one_center
 from .all_centers import CycleRunner, center_lease
@@ -62,15 +63,15 @@ def print_outcome(outcome, dry_run: bool, out, err) -> int:
     if result is None:
         if outcome.not_started:
             return EXIT_OK
-        print(f"錯誤：{outcome.error}", file=err)
+        print(f"錯誤：{mask_phones_in_text(outcome.error)}", file=err)
         return outcome.exit_code
     print(summary_line(result, dry_run), file=out)
     for line in result.dry_run_lines:
-        print(f"  {line}", file=out)
+        print(f"  {mask_phones_in_text(line)}", file=out)  # phones are masked outside the main tab
     for line in result.skipped_lines:  # rows whose worker cells cannot be written (SPEC 6)
         print(f"  {line}", file=out)
     if result.exit_code:
-        print(f"錯誤：服務中心「{outcome.center.name}」：{result.error}", file=err)
+        print(f"錯誤：服務中心「{outcome.center.name}」：{mask_phones_in_text(result.error)}", file=err)
         return result.exit_code
     return EXIT_OK
 
