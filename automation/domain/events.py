@@ -11,13 +11,19 @@ from typing import Any
 
 import pandas as pd
 
-from ..vocabulary import Vocabulary
+from ..vocabulary import LANGUAGES, Vocabulary
 from .dates import iso
 from .rules import OPEN_LEVEL_OF_STATUS, issued_sequences
 
 _RANGE = re.compile(r"R(\d{8})-(\d{3,})(?:～(\d{3,}))?")
 MAX_DETAIL_CHARS = 1000  # SPEC 4.1: a detail fits one screen; a longer list goes on several rows
 ESCALATION_EVENT = {1: "escalated_supervisor", 2: "escalated_manager"}
+RECORD_ID_IN_TEXT = re.compile(r"R\d{8}-\d{3,}")  # a record id inside a log row's text
+
+
+def event_labels(event: str) -> set[str]:
+    """An event's 事件 text in either spelling (a log outlives a switch of `language`)."""
+    return {Vocabulary(language).label("events", event) for language in LANGUAGES}
 
 
 def status_events(evaluation: pd.DataFrame, vocabulary: Vocabulary) -> list[tuple[str, str, str]]:
@@ -53,7 +59,11 @@ def describe_new_ids(record_ids: list[str]) -> str:
     return "\n".join(describe_new_id_rows(record_ids, limit=None))
 
 
-def describe_new_id_rows(record_ids: list[str], limit: int | None = MAX_DETAIL_CHARS) -> list[str]:
+CONTINUED = {"zh-Hant": "（續）", "zh-Hans": "（续）"}  # starts the detail of a continuation row
+
+
+def describe_new_id_rows(record_ids: list[str], limit: int | None = MAX_DETAIL_CHARS,
+                         continued: str = CONTINUED["zh-Hant"]) -> list[str]:
     """The details of the ids-assigned event: the count, then the ranges per date, newest dates
     first, cut between ranges into details of at most `limit` characters (one log row each)."""
     by_day: dict[str, list[int]] = {}
@@ -75,7 +85,7 @@ def describe_new_id_rows(record_ids: list[str], limit: int | None = MAX_DETAIL_C
     for text in ranges:
         joined = details[-1] + ("" if details[-1].endswith("：") else "；") + text
         if limit is not None and len(joined) > limit:
-            details.append(f"（續）{text}")
+            details.append(f"{continued}{text}")
         else:
             details[-1] = joined
     return details
@@ -102,7 +112,8 @@ def cycle_log_rows(evaluation: pd.DataFrame, now_text: str, vocabulary: Vocabula
             for event, record_id, detail in status_events(evaluation, vocabulary)]
     new_ids = evaluation.loc[evaluation["id_is_new"], "record_id"].tolist()
     if new_ids:
-        rows[:0] = [log_row(now_text, vocabulary, "ids_assigned", "", detail) for detail in describe_new_id_rows(new_ids)]
+        details = describe_new_id_rows(new_ids, continued=CONTINUED[vocabulary.language])
+        rows[:0] = [log_row(now_text, vocabulary, "ids_assigned", "", detail) for detail in details]
     return rows
 
 
