@@ -1,8 +1,10 @@
 """`make bench`: what one cycle costs, at every size up to Google's limit, against what users do today.
 
 For sheets of 1,000 / 10,000 / 100,000 / 400,000 rows (the local workbook up to 100,000) it runs
-three cycles on each backend — the first on a sheet without ids, an idle one, one after 1% of the
-rows changed (plus, on Google Sheets, the idle cycle as `serve` runs it) — each in a fresh process
+cycles on each backend — the first on a sheet without ids, the one after it (it wrote, so it reads
+again: SPEC 7), an idle one (nothing changed: one `stat` or one Drive request; locally also a whole
+`python -m automation run` process timed, interpreter start included), one after 1% of the rows
+changed (plus, on Google Sheets, the idle cycle as `serve` runs it) — each in a fresh process
 (bench/child.py), and the two common ways of doing the same work with gspread on the same
 stand-in: (a) get_all_records() then update_cell per changed cell; (b) gspread-dataframe's
 get_as_dataframe() then set_with_dataframe() of the whole sheet. The Sheets stand-in
