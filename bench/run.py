@@ -385,7 +385,9 @@ class Bench:
         # SPEC 7: the cycle after a write reads in full once more; the next one only `stat`s the file.
         self.add(Result("ours", "local", rows, "reread", measure_one({**spec, "cycles": [self._now(5)]})))
         idle = measure_one({**spec, "cycles": [self._now(10)]})
-        idle.update(process_cpu_s=whole_process_cpu(config, self._now(11)))
+        # The children take NOW as this machine's local time; the command line as the config's
+        # timezone: name the same instant for both.
+        idle.update(process_cpu_s=whole_process_cpu(config, dt.datetime.fromisoformat(self._now(11)).astimezone().isoformat()))
         self.add(Result("ours", "local", rows, "idle", idle))
         patch: dict[int, dict[int, Any]] = {}
         for index, cells in edits:
