@@ -11,13 +11,19 @@ from typing import Any
 
 import pandas as pd
 
-from ..vocabulary import Vocabulary
+from ..vocabulary import LANGUAGES, Vocabulary
 from .dates import iso
 from .rules import OPEN_LEVEL_OF_STATUS, issued_sequences
 
 _RANGE = re.compile(r"R(\d{8})-(\d{3,})(?:～(\d{3,}))?")
-MAX_RANGES_IN_DETAIL = 400  # a first run over years of history: the recent ranges are what matter
+MAX_DETAIL_CHARS = 1000  # SPEC 4.1: a detail fits one screen; a longer list goes on several rows
 ESCALATION_EVENT = {1: "escalated_supervisor", 2: "escalated_manager"}
+RECORD_ID_IN_TEXT = re.compile(r"R\d{8}-\d{3,}")  # a record id inside a log row's text
+
+
+def event_labels(event: str) -> set[str]:
+    """An event's 事件 text in either spelling (a log outlives a switch of `language`)."""
+    return {Vocabulary(language).label("events", event) for language in LANGUAGES}
 
 
 def status_events(evaluation: pd.DataFrame, vocabulary: Vocabulary) -> list[tuple[str, str, str]]:
@@ -50,6 +56,16 @@ def status_events(evaluation: pd.DataFrame, vocabulary: Vocabulary) -> list[tupl
 
 def describe_new_ids(record_ids: list[str]) -> str:
     """'3 個：R20261127-001～002；R20261126-004' — ranges per date, newest dates first."""
+    return "\n".join(describe_new_id_rows(record_ids, limit=None))
+
+
+CONTINUED = {"zh-Hant": "（續）", "zh-Hans": "（续）"}  # starts the detail of a continuation row
+
+
+def describe_new_id_rows(record_ids: list[str], limit: int | None = MAX_DETAIL_CHARS,
+                         continued: str = CONTINUED["zh-Hant"]) -> list[str]:
+    """The details of the ids-assigned event: the count, then the ranges per date, newest dates
+    first, cut between ranges into details of at most `limit` characters (one log row each)."""
     by_day: dict[str, list[int]] = {}
     for record_id in record_ids:
         # Ids the worker just issued: always R + 8 digits + "-" + the sequence.
@@ -65,9 +81,14 @@ def describe_new_ids(record_ids: list[str]) -> str:
             ranges.append(f"R{day}-{start:03d}" + (f"～{previous:03d}" if previous != start else ""))
             if seq is not None:
                 start = previous = seq
-    shown = ranges[:MAX_RANGES_IN_DETAIL]
-    more = "…" if len(ranges) > len(shown) else ""
-    return f"{len(record_ids)} 個：" + "；".join(shown) + more
+    details = [f"{len(record_ids)} 個："]
+    for text in ranges:
+        joined = details[-1] + ("" if details[-1].endswith("：") else "；") + text
+        if limit is not None and len(joined) > limit:
+            details.append(f"{continued}{text}")
+        else:
+            details[-1] = joined
+    return details
 
 
 def issued_from_log(log_rows: list[list[Any]]) -> dict[str, int]:
@@ -91,7 +112,8 @@ def cycle_log_rows(evaluation: pd.DataFrame, now_text: str, vocabulary: Vocabula
             for event, record_id, detail in status_events(evaluation, vocabulary)]
     new_ids = evaluation.loc[evaluation["id_is_new"], "record_id"].tolist()
     if new_ids:
-        rows.insert(0, log_row(now_text, vocabulary, "ids_assigned", "", describe_new_ids(new_ids)))
+        details = describe_new_id_rows(new_ids, continued=CONTINUED[vocabulary.language])
+        rows[:0] = [log_row(now_text, vocabulary, "ids_assigned", "", detail) for detail in details]
     return rows
 
 
