@@ -84,7 +84,7 @@ def test_first_run_over_10_mb_is_split_under_the_limit_in_order(sheets_standin, 
 
     with count_requests(sheets_standin, "second run: nothing left to write") as second:
         assert run_at(capsys, config, "2026-03-10T09:05")[0] == 0
-    assert second.by_kind == {"spreadsheets.get": 1, "values.batchGet": 1}
+    assert second.by_kind == {"drive.files.get": 1, "spreadsheets.get": 1, "values.batchGet": 1}  # it wrote
 
 
 @pytest.fixture

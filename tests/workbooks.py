@@ -362,3 +362,16 @@ def _sheet_part(parts: dict[str, bytes], title: str) -> str:
     relation = next(tag for tag in re.findall(r"<Relationship [^>]*>", rels) if f'Id="{rel_id}"' in tag)
     target = re.search(r'Target="([^"]+)"', relation).group(1).lstrip("/")
     return target if target.startswith("xl/") else "xl/" + target
+
+
+def count_workbook_parses(monkeypatch) -> list[int]:
+    """Counts the times any code opens a workbook with openpyxl (observed, not replaced)."""
+    calls: list[int] = []
+    real = openpyxl.load_workbook
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(openpyxl, "load_workbook", counting)
+    return calls

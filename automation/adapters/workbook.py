@@ -25,6 +25,7 @@ from ..domain.records import Snapshot, WritePlan
 from ..errors import AutomationError, SheetUnusableError, WorkbookLockedError
 from ..vocabulary import Vocabulary, normalize_text
 from . import workbook_file
+from .file_stamp import file_stamp
 from .ports import Layout, SheetBackend, TabNames
 from .workbook_file import MIB, FileIdentity, PackageFacts
 
@@ -86,6 +87,10 @@ class WorkbookBackend(SheetBackend):
 
     def ensure_writable(self) -> None:
         self._check_not_locked()
+
+    def change_stamp(self) -> dict | None:
+        """SPEC 7: one `stat`, the workbook not opened (adapters/file_stamp.py)."""
+        return file_stamp(self.path)
 
     def _load(self, for_writing: bool = True):
         # Reading a workbook open in an office program is harmless and lets a cycle still send

@@ -13,8 +13,8 @@ import sys
 from .. import logs, wiring
 from ..config import Config
 from ..domain.privacy import mask_phones_in_text
+from ..domain.records import CenterResult
 from ..errors import AutomationError
-from . import one_center
 from .all_centers import CycleRunner, center_lease
 
 EXIT_OK = 0
@@ -76,9 +76,11 @@ def print_outcome(outcome, dry_run: bool, out, err) -> int:
     return EXIT_OK
 
 
-def summary_line(result: one_center.CenterResult, dry_run: bool) -> str:
+def summary_line(result: CenterResult, dry_run: bool) -> str:
     if dry_run:
         return f"{result.center}（試運行，未寫入未發送）：讀取 {result.rows} 行，將修改 {result.cells_written} 個儲存格"
+    if result.idle:
+        return f"{result.center}：自上次完整讀取後無變更，未讀取（{result.rows} 行，只查看了修改時間）"
     parts = [f"讀取 {result.rows} 行", f"寫入 {result.cells_written} 個儲存格"]
     if result.tabs_written:
         parts.append(f"更新分頁 {'、'.join(result.tabs_written)}")
@@ -92,6 +94,8 @@ def summary_line(result: one_center.CenterResult, dry_run: bool) -> str:
 
 
 def init_all(config: Config, out=None, err=None) -> int:
+    from .one_center import layout_for  # pandas and the rules: not needed by `run`'s idle cycles
+
     out, err = out or sys.stdout, err or sys.stderr
     worst = EXIT_OK
     for center in config.centers:
@@ -99,7 +103,7 @@ def init_all(config: Config, out=None, err=None) -> int:
             backend = wiring.backend_for(center, config)
             # init writes too: not while serve (or another worker) holds the sheet.
             with center_lease(center, backend, config, command="init"):
-                changes = backend.initialize(one_center.layout_for(config, center))
+                changes = backend.initialize(layout_for(config, center))
         except AutomationError as error:
             print(f"錯誤：{error}", file=err)
             worst = max(worst, error.exit_code)

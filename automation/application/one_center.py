@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, Callable
 
 import numpy as np
@@ -24,7 +24,7 @@ from ..config import CenterConfig, Config
 from ..domain import events, messages, rules, summaries
 from ..domain.cells import row_anchors, same_content
 from ..domain.privacy import with_phones_masked
-from ..domain.records import CellWrite, OutgoingMessage, WritePlan
+from ..domain.records import CellWrite, CenterResult, OutgoingMessage, WritePlan
 from ..domain.table import MainTable, build_main_table
 from ..errors import DeliveryError
 from ..gcpause import collector_paused
@@ -32,28 +32,6 @@ from ..journal import MessageJournal
 from ..vocabulary import Vocabulary
 
 SUMMARY_TAB_KEYS = ("supervisor_queue", "manager_queue", "pending_review", "follow_up", "weekly_report")
-
-
-@dataclass
-class CenterResult:
-    center: str
-    exit_code: int = 0
-    error: str = ""
-    rows: int = 0
-    cells_written: int = 0
-    tabs_written: list[str] = field(default_factory=list)
-    log_rows: int = 0
-    escalations: int = 0
-    messages_sent: int = 0
-    messages_failed: int = 0
-    seconds: float = 0.0
-    dry_run_lines: list[str] = field(default_factory=list)
-    # (sheet row, record id, note) for rows whose 系統提示 became a new non-blank text this cycle:
-    # the operator's log names them once, when they appear, not at every idle re-run.
-    new_notes: list[tuple[int, str, str]] = field(default_factory=list)
-    # (sheet row, record id or "", reason) for rows left out because their worker cells cannot be written.
-    skipped_rows: list[tuple[int, str, str]] = field(default_factory=list)
-    skipped_lines: list[str] = field(default_factory=list)  # the same, as sentences naming each row
 
 
 def tab_names(vocabulary: Vocabulary) -> TabNames:

@@ -54,7 +54,7 @@ from ...errors import ConfigError, SheetUnusableError
 from ...logs import event_record
 from ...vocabulary import Vocabulary
 from ..ports import Layout, SheetBackend, TabNames
-from . import batch
+from . import batch, drive
 from . import http as google_http
 from . import lease as google_lease
 from .client import ErrorTranslator, Where, connect, load_key_file, spreadsheet_key
@@ -76,7 +76,8 @@ class GoogleSheetsBackend(SheetBackend):
 
     def __init__(self, *, center: str, key: str, client, client_email: str, translator: ErrorTranslator,
                  max_body_bytes: int = batch.MAX_BODY_BYTES, clock: Callable[[], dt.datetime] | None = None,
-                 timezone: dt.tzinfo | None = None, lease_interval: dt.timedelta = dt.timedelta(minutes=5)):
+                 timezone: dt.tzinfo | None = None, lease_interval: dt.timedelta = dt.timedelta(minutes=5),
+                 lease_horizon: dt.timedelta = dt.timedelta(0)):
         self.center = center
         self.key = key
         self.client = client
@@ -93,6 +94,9 @@ class GoogleSheetsBackend(SheetBackend):
         self.clock: Callable[[], dt.datetime] = clock or (lambda: google_lease.DEFAULT_CLOCK())
         self.timezone = timezone
         self.lease_interval = lease_interval
+        # Idle cycles (SPEC 7) do not touch the lease: a kept lease must outlive the longest
+        # stretch between full cycles, `full_read_minutes`.
+        self.lease_horizon = lease_horizon
 
     @classmethod
     def from_config(cls, center: CenterConfig, config: Config, *, retry: RetryPolicy | None = None,
@@ -119,7 +123,8 @@ class GoogleSheetsBackend(SheetBackend):
         translator = ErrorTranslator(where, key, info["client_email"], center.credentials)
         return cls(center=center.name, key=key, client=client, client_email=info["client_email"],
                    translator=translator, max_body_bytes=max_body_bytes, clock=clock, timezone=config.timezone,
-                   lease_interval=dt.timedelta(minutes=config.schedule.interval_minutes))
+                   lease_interval=dt.timedelta(minutes=config.schedule.interval_minutes),
+                   lease_horizon=dt.timedelta(minutes=config.schedule.full_read_minutes))
 
     # --- the interface -----------------------------------------------------------------------
     def describe(self) -> str:
@@ -129,6 +134,17 @@ class GoogleSheetsBackend(SheetBackend):
     def request_count(self) -> int:
         """Sheets API requests made by this backend so far (retries included)."""
         return self.http.request_count
+
+    @property
+    def drive_request_count(self) -> int:
+        return self.http.drive_request_count
+
+    def change_stamp(self) -> dict | None:
+        """SPEC 7: one Drive files.get of modifiedTime, 0 Sheets requests (drive.py)."""
+        # Google unreachable or the key refused: the center fails now (exit 4 / 2), as a full read
+        # would after the same wait; only Drive refusing to answer falls back to full reads.
+        return self.session.call(lambda: drive.modified_stamp(self.http, self.key, center=self.center,
+                                                              account=self.client_email))
 
     def read(self, names: TabNames) -> Snapshot:
         layout, fresh = self.session.layout_now()
