@@ -61,8 +61,9 @@ def test_spec_3_3_worked_examples_on_google(sheets_standin, center, capsys):
         assert (record["狀態"], record["處理時限"], record["系統提示"]) == (status, due, note), f"例{n}"
         assert record["當前負責人"].startswith(role), f"例{n}"
     assert got[2]["當前負責人"] == "客服主管（王敏）" and got[4]["當前負責人"] == "經理（李強）"
+    # 資料不全 (no 處理時限) first, then the earliest 處理時限 (SPEC 4.1).
     assert [r[0] for r in tab_rows(sheets_standin, sid, "主管隊列")[1:]] == [
-        got[3]["記錄編號"], got[2]["記錄編號"], got[10]["記錄編號"]]
+        got[10]["記錄編號"], got[3]["記錄編號"], got[2]["記錄編號"]]
     assert [r[0] for r in tab_rows(sheets_standin, sid, "經理隊列")[1:]] == [got[4]["記錄編號"]]
 
 

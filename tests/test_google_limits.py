@@ -36,8 +36,18 @@ def sheet_of(kind: str, body: dict) -> int | None:
         return body["sheetId"]
     if kind == "updateCells":
         return (body.get("start") or body.get("range"))["sheetId"]
-    if kind == "repeatCell":
+    if kind in ("repeatCell", "updateDimensionProperties"):
         return body["range"]["sheetId"]
+    if kind == "setBasicFilter":
+        return body["filter"]["range"]["sheetId"]
+    if kind == "updateSheetProperties":
+        return body["properties"]["sheetId"]
+    if kind == "addConditionalFormatRule":
+        return body["rule"]["ranges"][0]["sheetId"]
+    if kind == "deleteConditionalFormatRule":
+        return body["sheetId"]
+    if kind == "addChart":
+        return body["chart"]["position"]["overlayPosition"]["anchorCell"]["sheetId"]
     return None
 
 

@@ -21,14 +21,15 @@ import pandas as pd
 
 from ..adapters.ports import Layout, SheetBackend, TabNames, Transport
 from ..config import CenterConfig, Config
-from ..domain import events, messages, rules, summaries
-from ..domain.cells import row_anchors, same_content
+from ..domain import dates, events, messages, rules, summaries
+from ..domain.cells import row_anchors, same_tab_content
 from ..domain.privacy import with_phones_masked
 from ..domain.records import CellWrite, CenterResult, OutgoingMessage, WritePlan
 from ..domain.table import MainTable, build_main_table
 from ..errors import DeliveryError
 from ..gcpause import collector_paused
 from ..journal import MessageJournal
+from ..presentation import tab_formats
 from ..vocabulary import Vocabulary
 
 SUMMARY_TAB_KEYS = ("supervisor_queue", "manager_queue", "pending_review", "follow_up", "weekly_report")
@@ -92,16 +93,28 @@ def plan_cell_writes(table: MainTable, evaluation: pd.DataFrame, vocabulary: Voc
     return new_headers, writes
 
 
+def received_times(frame: pd.DataFrame) -> dict[int, tuple[int, int]]:
+    """Sheet row → the time of day staff gave with 接待日期, for rows that gave one."""
+    out = {}
+    for sheet_row, value in zip(frame.index.tolist(), frame["received_at"].tolist()):
+        time = dates.time_of_day(value) if value is not None else None
+        if time is not None:
+            out[sheet_row] = time
+    return out
+
+
 def plan_tabs(evaluation: pd.DataFrame, today: int, config: Config, vocabulary: Vocabulary,
-              existing: dict[str, list[list[Any]]]) -> tuple[dict[str, list[list[Any]]], dict[str, list[list[Any]]]]:
-    """(all summary tabs by key, the ones whose content changed by title)."""
-    built = summaries.build_tabs(evaluation, today, vocabulary, config.review_window_days)
-    changed = {}
+              existing: dict[str, list[list[Any]]], times: dict[int, tuple[int, int]] | None = None,
+              ) -> tuple[dict[str, list[list[Any]]], dict[str, list[list[Any]]], dict[str, Any]]:
+    """(all summary tabs by key, the ones whose content changed by title, their formats by title)."""
+    built = summaries.build_tabs(evaluation, today, vocabulary, config.review_window_days, times)
+    changed, formats = {}, {}
     for key, content in built.items():
         title = vocabulary.tab_title(key)
-        if title not in existing or not same_content(existing[title], content):
+        if title not in existing or not same_tab_content(existing[title], content):
             changed[title] = content
-    return built, changed
+            formats[title] = tab_formats.tab_format(key, content, vocabulary)
+    return built, changed, formats
 
 
 def new_row_notes(frame: pd.DataFrame, evaluation: pd.DataFrame) -> list[tuple[int, str, str]]:
@@ -218,13 +231,14 @@ class _Cycle:
         result.rows = len(evaluation)
         result.new_notes = new_row_notes(table.frame, evaluation)
         shown = with_phones_masked(evaluation)  # what leaves the main tab: tabs and mails
-        built, changed_tabs = plan_tabs(shown, self.today, config, vocabulary, snapshot.tabs)
+        built, changed_tabs, formats = plan_tabs(shown, self.today, config, vocabulary, snapshot.tabs,
+                                                 received_times(table.frame))
         log_rows = events.cycle_log_rows(evaluation, self.now_text, vocabulary)
         result.escalations = sum(1 for row in log_rows if row[1] in (
             vocabulary.label("events", "escalated_supervisor"), vocabulary.label("events", "escalated_manager")))
         log_rows += skipped_log_rows(result.skipped_rows, snapshot.log_rows, self.now_text, vocabulary)
         plan = WritePlan(
-            main_tab=snapshot.main_tab, new_headers=new_headers, cells=cells, tabs=changed_tabs,
+            main_tab=snapshot.main_tab, new_headers=new_headers, cells=cells, tabs=changed_tabs, tab_formats=formats,
             log_tab=names.log, log_header=vocabulary.tab_layout("event_log"), log_rows=log_rows,
         )
         self.due = messages.due_messages(

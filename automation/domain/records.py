@@ -62,6 +62,7 @@ class WritePlan:
     new_headers: list[tuple[int, str]] = field(default_factory=list)  # (1-based column, header)
     cells: list[CellWrite] = field(default_factory=list)
     tabs: dict[str, list[list[Any]]] = field(default_factory=dict)  # full content of changed tabs
+    tab_formats: dict[str, Any] = field(default_factory=dict)  # title → presentation.TabFormat
     log_tab: str = ""
     log_header: list[str] = field(default_factory=list)
     log_rows: list[list[Any]] = field(default_factory=list)

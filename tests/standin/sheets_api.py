@@ -60,8 +60,11 @@ Deliberate simplifications (each is a place where the stand-in is *less* than Go
 * ``sortRange`` moves cell contents only (metadata attached to rows stays where it is);
   empty cells sort last; numbers < text < booleans; text compares case-insensitively.
 * Accepted but not modelled (validated, then a no-op): ``autoResizeDimensions``,
-  ``updateDimensionProperties``, ``updateBorders``.  Other request kinds (merges, named
-  ranges, filters, charts, ...) are rejected with 400 and listed in
+  ``updateDimensionProperties``, ``updateBorders``.  ``setBasicFilter`` / ``clearBasicFilter``
+  (as recorded in ``test_basic_filters``) keep a sheet's ``basicFilter``; ``addChart`` keeps a
+  ``basicChart`` (its source ranges checked against the grid) under ``charts``, removed by
+  ``deleteEmbeddedObject``; no chart is drawn.  Other request kinds (merges, named
+  ranges, filter views, ...) are rejected with 400 and listed in
   :attr:`SheetsStandin.unsupported_requests`, so a test notices.
 * Sheet titles in returned A1 ranges are quoted when they contain anything but letters,
   digits and ``_`` (Unicode letters count as letters), start with a digit, or look like a
@@ -1152,6 +1155,8 @@ class Sheet:
         self.rows: list[list[dict | None]] = []
         self.protected_ranges: list[dict] = []
         self.conditional_formats: list[dict] = []
+        self.basic_filter: dict | None = None
+        self.charts: list[dict] = []
 
     # -- properties --
     @property
@@ -1226,6 +1231,8 @@ class Sheet:
         other.rows = [list(row) for row in self.rows]
         other.protected_ranges = copy.deepcopy(self.protected_ranges)
         other.conditional_formats = copy.deepcopy(self.conditional_formats)
+        other.basic_filter = copy.deepcopy(self.basic_filter)
+        other.charts = copy.deepcopy(self.charts)
         return other
 
 
@@ -1787,6 +1794,11 @@ def spreadsheet_resource(ss: Spreadsheet, user: str | None, include_grid: bool,
             s["conditionalFormats"] = [_rule_out(r) for r in sheet.conditional_formats]
         if sheet.protected_ranges:
             s["protectedRanges"] = [_protected_out(p, user, ss) for p in sheet.protected_ranges]
+        if sheet.basic_filter is not None:
+            shown = {k: v for k, v in sheet.basic_filter["range"].items() if k != "sheetId" or v}
+            s["basicFilter"] = {**sheet.basic_filter, "range": shown}
+        if sheet.charts:
+            s["charts"] = copy.deepcopy(sheet.charts)
         sheet_md = [_md_out(md) for md in visible_md
                     if md["location"]["locationType"] == "SHEET"
                     and md["location"]["sheetId"] == sheet.sheet_id]
@@ -2423,6 +2435,58 @@ class _BatchUpdater:
         if new_index:
             reply["newIndex"] = new_index
         return {"updateConditionalFormatRule": reply}
+
+    # -- basic filter and charts --
+    def _setBasicFilter(self, body: dict) -> None:
+        given = body.get("filter")
+        if not isinstance(given, dict) or not isinstance(given.get("range"), dict):
+            raise _RequestError("BasicFilter.range must be set.")
+        gr = dict(given["range"])
+        gr.setdefault("sheetId", 0)
+        sheet, r0, r1, c0, c1 = self._grid_range(gr)
+        stored = copy.deepcopy(given)
+        # As recorded: Google keeps the range resolved against the grid of the moment, every
+        # index spelt out (an open-ended range comes back bounded by the grid's size).
+        stored["range"] = {"sheetId": gr["sheetId"], "startRowIndex": r0, "endRowIndex": r1,
+                           "startColumnIndex": c0, "endColumnIndex": c1}
+        sheet.basic_filter = stored
+
+    def _clearBasicFilter(self, body: dict) -> None:
+        self._sheet(body.get("sheetId", 0)).basic_filter = None
+
+    def _addChart(self, body: dict) -> dict:
+        chart = body.get("chart")
+        if not isinstance(chart, dict) or not isinstance(chart.get("spec"), dict):
+            raise _RequestError("EmbeddedChart.spec must be set.")
+        anchor = ((chart.get("position") or {}).get("overlayPosition") or {}).get("anchorCell")
+        if not isinstance(anchor, dict):
+            raise _RequestError("EmbeddedChart.position must be set.")
+        sheet = self._sheet(anchor.get("sheetId", 0))
+        spec = chart["spec"]
+        basic = spec.get("basicChart")
+        if not isinstance(basic, dict) or not basic.get("series"):
+            raise _RequestError("The stand-in models only basicChart specs with at least one series.")
+        for part in [*basic.get("domains", []), *basic["series"]]:
+            source = (part.get("domain") or part.get("series") or {}).get("sourceRange", {})
+            for gr in source.get("sources") or []:
+                self._grid_range(gr)
+        used = {c["chartId"] for s in self.ss.sheets for c in s.charts}
+        chart_id = chart.get("chartId")
+        if chart_id is not None and chart_id in used:
+            raise _RequestError(f"Chart with id {chart_id} already exists.")
+        stored = copy.deepcopy(chart)
+        stored["chartId"] = chart_id if chart_id is not None else self._unique_id(used)
+        sheet.charts.append(stored)
+        return {"addChart": {"chart": copy.deepcopy(stored)}}
+
+    def _deleteEmbeddedObject(self, body: dict) -> None:
+        object_id = body.get("objectId")
+        for sheet in self.ss.sheets:
+            for chart in sheet.charts:
+                if chart["chartId"] == object_id:
+                    sheet.charts.remove(chart)
+                    return
+        raise _RequestError(f"No object with id {object_id}")
 
     def _deleteConditionalFormatRule(self, body: dict) -> dict:
         sheet = self._sheet(body.get("sheetId", 0))

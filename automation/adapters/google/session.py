@@ -13,7 +13,7 @@ import logging
 import secrets
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 from gspread.exceptions import APIError
 from gspread.urls import SPREADSHEET_BATCH_UPDATE_URL
@@ -52,6 +52,7 @@ class WriteBatch:
     grown: dict[str, tuple[int, int]] = field(default_factory=dict)  # title → (rows, columns)
     renamed: dict[str, str] = field(default_factory=dict)  # old title → new title
     sheet_ids: set[int] = field(default_factory=set)
+    formatted: dict[str, Any] = field(default_factory=dict)  # title → tab_requests.TabState after the batch
 
 
 class SpreadsheetSession:
@@ -249,6 +250,12 @@ class SpreadsheetSession:
             if title in layout.tabs:
                 layout.tabs[title].rows = max(layout.tabs[title].rows, rows)
                 layout.tabs[title].columns = max(layout.tabs[title].columns, columns)
+        for title, state in work.formatted.items():
+            tab = layout.tabs.get(work.renamed.get(title, title)) or layout.tabs.get(title)
+            if tab is not None:
+                tab.rows, tab.columns = max(tab.rows, state.rows), max(tab.columns, state.columns)
+                tab.frozen_rows, tab.conditional = state.frozen_rows, state.conditional
+                tab.basic_filter, tab.charts = state.basic_filter, state.charts
         self.layout = layout
 
 
