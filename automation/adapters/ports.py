@@ -11,9 +11,10 @@ no-ops, so callers call every method directly and never probe for one. The lock'
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from ..domain.init_plan import Layout
 from ..domain.records import Snapshot, WritePlan
 
 
@@ -24,22 +25,6 @@ class TabNames:
     main: tuple[str, ...]
     summaries: tuple[str, ...]
     log: str
-
-
-@dataclass(frozen=True)
-class Layout:
-    """What `init` makes sure a spreadsheet has (SPEC 5 `init`)."""
-
-    main_title: str
-    main_titles: tuple[str, ...]  # accepted spellings of an existing main tab
-    headers: list[str]  # every column of the main tab, in the configured language
-    header_keys: list[str]
-    tabs: dict[str, list[str]]  # generated tab title → header row
-    choices: dict[str, list[str]] = field(default_factory=dict)  # column key → drop-down options
-    date_keys: tuple[str, ...] = ()
-    worker_keys: tuple[str, ...] = ()
-    access: dict[str, str] = field(default_factory=dict)  # column key → "manager" | "supervisor"
-    editors: dict[str, list[str]] = field(default_factory=dict)  # "manager"/"supervisor" → accounts
 
 
 class SheetBackend:
