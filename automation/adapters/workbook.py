@@ -102,10 +102,10 @@ class WorkbookBackend(SheetBackend):
             raise SheetUnusableError(
                 f"服務中心「{self.center}」：找不到工作簿 {self.path}；請檢查 path 設定，或運行 init 建立"
             )
-        self._stamp = self._file_stamp()
-        # Before parsing: a zip declaring more than max_workbook_mb is refused (exit 3).
-        self._facts = workbook_file.inspect_package(self.path, self.center, self.max_bytes, _pictures_supported())
         try:
+            self._stamp = self._file_stamp()
+            # Before parsing: a zip declaring more than max_workbook_mb is refused (exit 3).
+            self._facts = workbook_file.inspect_package(self.path, self.center, self.max_bytes, _pictures_supported())
             # rich_text: a staff cell with mixed formatting (a word in red bold) keeps it when the
             # workbook is saved; without it openpyxl flattens such cells to plain text.
             # keep_vba: an .xlsm keeps its macro project and its macro-enabled content type.
