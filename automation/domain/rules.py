@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..config import EscalationConfig, Person
 from ..vocabulary import Vocabulary, normalize_text
-from .dates import NO_DATE, ParsedDates, iso, is_blank, parse_dates
+from .dates import NO_DATE, ParsedDates, iso, is_blank, parse_dates, time_of_day_text
 from .daycount import day_counter
 
 ID_PATTERN = re.compile(r"^R(\d{8})-(\d{3,})$")
@@ -370,12 +370,23 @@ def evaluate(
             "matter": text_column(texts["matter"]),
             "department": text_column(texts["department"]),
             "result": text_column(texts["result"]),
+            "handling": text_column(texts["handling"]),
+            # The time of day of 接待日期, for what an alert shows: open rows only (the few an
+            # alert or digest can show), so a sheet of years of history costs nothing more.
+            "received_time": text_column(_times_of_day(sheet["received_at"], is_open)),
             "recorded_by": text_column(texts["recorded_by"]),
             "supervisor_review": text_column(texts["supervisor_review"]),
             "manager_review": text_column(texts["manager_review"]),
         },
         index=sheet.index,
     )
+
+
+def _times_of_day(cells: pd.Series, wanted: np.ndarray) -> np.ndarray:
+    times = np.full(len(cells), "", dtype=object)
+    if wanted.any():
+        times[wanted] = [time_of_day_text(value) for value in cells.to_numpy()[wanted].tolist()]
+    return times
 
 
 def _is_none(values: np.ndarray) -> np.ndarray:
