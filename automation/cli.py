@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import logging
 import os
 import sys
 from pathlib import Path
 
-from . import logs, service, wiring
+from . import logs
+from .application.all_centers import Shard
+from .application.commands import EXIT_OK, init_all, run_once
 from .config import Config, load_config
-from .cycle import CycleRunner, Shard, center_lease
 from .errors import AutomationError, ConfigError
-
-EXIT_OK = 0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                              help="多台機器分擔服務中心：本機處理第 I 份（共 N 份，按名稱哈希穩定分配）")
         command.add_argument("--log-format", choices=logs.LOG_FORMATS, default="text",
                              help="日誌格式：text（默認）或 json（每行一個 JSON，供日誌收集系統）")
+    parser.set_defaults(log_format="text", shard=None)  # for the commands without these options
     return parser
 
 
@@ -69,97 +68,6 @@ def parse_now(text: str | None, config: Config) -> dt.datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=config.timezone)
     return moment
-
-
-# out/err default to the sys streams as they are at call time (not at import time), so a caller
-# that redirects them (an embedding program, a test) sees the output.
-def run_once(config: Config, now: dt.datetime, dry_run: bool, out=None, err=None, *, shard=None) -> int:
-    """One cycle over every center (of `shard`); the worst exit code wins, after every center ran.
-
-    Centers are handled concurrently (`[schedule] workers`, see automation/cycle.py), each under
-    its sheet's lease; their lines are printed in config order. On a terminal, with several
-    centers, a progress line on stderr shows how far the cycle got."""
-    out, err = out or sys.stdout, err or sys.stderr
-    runner = CycleRunner(config, command="run", shard=shard)
-    progress = logs.ProgressLine(err) if logs.wants_progress(err, len(runner.centers())) else None
-    worst = EXIT_OK
-
-    def show(outcome) -> None:
-        nonlocal worst
-        with progress.lock if progress else contextlib.nullcontext():
-            if progress:
-                progress.clear()
-            worst = max(worst, print_outcome(outcome, dry_run, out, err))
-            if progress:
-                out.flush()
-                progress.redraw()
-
-    def advance(done: int, total: int, outcome) -> None:
-        progress.show(f"[{done}/{total}] {outcome.center.name}")
-
-    logs.attach_progress(progress)
-    try:
-        runner.run_cycle(now, dry_run=dry_run, on_outcome=show, on_progress=advance if progress else None)
-    finally:
-        runner.close()
-        logs.attach_progress(None)
-        if progress:
-            progress.finish()
-    return worst
-
-
-def print_outcome(outcome, dry_run: bool, out, err) -> int:
-    """A center's summary line (stdout) or error (stderr), as `run` has always printed them."""
-    result = outcome.result
-    if result is None:
-        if outcome.not_started:
-            return EXIT_OK
-        print(f"錯誤：{outcome.error}", file=err)
-        return outcome.exit_code
-    print(summary_line(result, dry_run), file=out)
-    for line in result.dry_run_lines:
-        print(f"  {line}", file=out)
-    if result.exit_code:
-        print(f"錯誤：服務中心「{outcome.center.name}」：{result.error}", file=err)
-        return result.exit_code
-    return EXIT_OK
-
-
-def summary_line(result: service.CenterResult, dry_run: bool) -> str:
-    if dry_run:
-        return f"{result.center}（試運行，未寫入未發送）：讀取 {result.rows} 行，將修改 {result.cells_written} 個儲存格"
-    parts = [f"讀取 {result.rows} 行", f"寫入 {result.cells_written} 個儲存格"]
-    if result.tabs_written:
-        parts.append(f"更新分頁 {'、'.join(result.tabs_written)}")
-    if result.escalations:
-        parts.append(f"升級 {result.escalations} 項")
-    if result.messages_sent or result.messages_failed:
-        parts.append(f"發送郵件 {result.messages_sent} 封" + (f"，失敗 {result.messages_failed} 封" if result.messages_failed else ""))
-    if result.log_rows:
-        parts.append(f"日誌 {result.log_rows} 行")
-    return f"{result.center}：" + "，".join(parts) + f"（{result.seconds:.1f} 秒）"
-
-
-def init_all(config: Config, out=None, err=None) -> int:
-    out, err = out or sys.stdout, err or sys.stderr
-    worst = EXIT_OK
-    for center in config.centers:
-        try:
-            backend = wiring.backend_for(center, config)
-            # init writes too: not while serve (or another worker) holds the sheet.
-            with center_lease(center, backend, config, command="init"):
-                changes = backend.initialize(service.layout_for(config, center))
-        except AutomationError as error:
-            print(f"錯誤：{error}", file=err)
-            worst = max(worst, error.exit_code)
-            continue
-        if changes:
-            print(f"{center.name}（{backend.describe()}）：", file=out)
-            for change in changes:
-                print(f"  {change}", file=out)
-        else:
-            print(f"{center.name}：已是最新，無需修改", file=out)
-    return worst
 
 
 class _Discard:
@@ -191,17 +99,17 @@ def setup_command_logging(command: str, log_format: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    log_format = getattr(args, "log_format", "text")
+    log_format = args.log_format
     try:
         if args.command == "demo":
-            from .demo import run_demo
+            from .application.demo import run_demo
 
             return run_demo(Path(args.dir))
         setup_command_logging(args.command, log_format)
         config = load_config(args.config)
         if config.mail.password_env:
             logs.register_secret(os.environ.get(config.mail.password_env))
-        shard = Shard.parse(args.shard) if getattr(args, "shard", None) else None
+        shard = Shard.parse(args.shard) if args.shard else None
         if args.command == "init":
             return init_all(config)
         if args.command == "run":
@@ -213,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             fake_start = parse_now(args.fake_clock, config) if args.fake_clock else None
             return serve(config, shard=shard, fake_clock_start=fake_start)
         if args.command == "status":
-            from .status import status_report
+            from .application.status import status_report
 
             return status_report(config, parse_now(args.now, config), shard=shard, read_sheets=not args.no_sheets)
     except AutomationError as error:

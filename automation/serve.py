@@ -31,7 +31,7 @@ from typing import Protocol
 import schedule
 
 from .config import Config, load_config
-from .cycle import CycleRunner, Shard, centers_of
+from .application.all_centers import CycleRunner, Shard, centers_of
 from .errors import AutomationError
 from .logs import event_record, register_secret
 

@@ -10,7 +10,7 @@ from .errors import ConfigError
 
 def backend_for(center: CenterConfig, config: Config):
     if center.backend == "google":
-        from .adapters.google_sheets import GoogleSheetsBackend
+        from .adapters.google import GoogleSheetsBackend
 
         return GoogleSheetsBackend.from_config(center, config)
     from .adapters.workbook import WorkbookBackend

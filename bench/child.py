@@ -133,7 +133,7 @@ def run_ours(spec: dict) -> list[dict[str, Any]]:
     reuse what the backend learnt (what `serve` costs)."""
     from automation import wiring
     from automation.config import load_config
-    from automation.cycle import CycleRunner
+    from automation.application.all_centers import CycleRunner
 
     config = load_config(spec["config"])
     counter = _CellCounter()
@@ -296,7 +296,7 @@ def main(argv: list[str]) -> int:
     import pandas  # noqa: F401
     from google.oauth2 import service_account  # noqa: F401
 
-    import automation.cycle  # noqa: F401
+    import automation.application.all_centers  # noqa: F401
     import automation.domain.messages  # noqa: F401
     try:
         figures = RUNNERS[spec["who"]](spec)

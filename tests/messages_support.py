@@ -1,7 +1,7 @@
 """Helpers for the message tests: real .xlsx workbooks, real config files, the real CLI path.
 
 Nothing here stands in for the worker's own code: a test writes a workbook with openpyxl, a
-config file as a user would, runs `automation.cli.run_once` at a given clock time, and reads back
+config file as a user would, runs `automation.application.commands.run_once` at a given clock time, and reads back
 what the worker wrote (the workbook's event log) and sent (the outbox folder or an SMTP server).
 """
 
@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import openpyxl
 
-from automation import cli
+from automation.application import commands
 from automation.config import load_config
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -125,7 +125,7 @@ class Run:
 def run(config_path: Path, now: dt.datetime, dry_run: bool = False) -> Run:
     """One `run` cycle through the CLI's own entry point, at clock time `now`."""
     out, err = io.StringIO(), io.StringIO()
-    code = cli.run_once(load_config(config_path), now, dry_run, out=out, err=err)
+    code = commands.run_once(load_config(config_path), now, dry_run, out=out, err=err)
     return Run(code, out.getvalue(), err.getvalue())
 
 

@@ -13,8 +13,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from automation import cli
+from automation.application import commands
 from automation.config import load_config
-from automation.cycle import CycleRunner, Shard
+from automation.application.all_centers import CycleRunner, Shard
 from automation.errors import ConfigError
 from aiosmtpd.controller import Controller
 
@@ -43,7 +44,7 @@ def test_shard_parsing_and_a_stable_partition():
     assert sorted(sum(parts, [])) == sorted(names)  # every center in exactly one shard
     assert all(30 <= len(part) <= 70 for part in parts)  # and spread, not all on one machine
     # Stable across processes (Python's own hash() is randomised per process; ours is not).
-    code = "from automation.cycle import Shard; print([Shard(2, 4).includes(f'中心{n}') for n in range(200)])"
+    code = "from automation.application.all_centers import Shard; print([Shard(2, 4).includes(f'中心{n}') for n in range(200)])"
     other = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                            env={"PYTHONHASHSEED": "12345", "PATH": ""}).stdout.strip()
     assert other == str([Shard(2, 4).includes(name) for name in names])
@@ -52,7 +53,7 @@ def test_shard_parsing_and_a_stable_partition():
 def test_run_over_many_centers_concurrently_prints_in_config_order_and_the_worst_code_wins(tmp_path):
     config = load_config(many_centers(tmp_path, broken={2, 5}))
     out, err = io.StringIO(), io.StringIO()
-    assert cli.run_once(config, NOW, False, out=out, err=err) == 3
+    assert commands.run_once(config, NOW, False, out=out, err=err) == 3
     lines = out.getvalue().splitlines()
     assert [line.split("：")[0] for line in lines] == [n for i, n in enumerate(NAMES) if i not in (2, 5)]
     assert all("讀取 2 行" in line for line in lines)

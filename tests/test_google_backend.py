@@ -16,7 +16,7 @@ import pytest
 
 from automation.adapters.google import http as google_http
 from automation.config import load_config
-from automation.cycle import CycleRunner
+from automation.application.all_centers import CycleRunner
 from tests.google_support import (
     FakeRetryClock, count_requests, google_config, log_rows, make_sheet, records, staff_cells, tab_rows,
 )

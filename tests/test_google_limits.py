@@ -13,7 +13,8 @@ import json
 
 import pytest
 
-from automation import service, wiring
+from automation import wiring
+from automation.application import one_center
 from automation.adapters.google import GoogleSheetsBackend
 from automation.adapters.google import http as google_http
 from automation.config import load_config
@@ -97,7 +98,7 @@ def small_limit_center(sheets_standin, service_account, tmp_path):
     def cycle(now: str, limit: int = 12_000):
         backend = GoogleSheetsBackend.from_config(center, config, max_body_bytes=limit)
         moment = dt.datetime.fromisoformat(now).replace(tzinfo=config.timezone)
-        return service.run_center(center, config, moment, backend, wiring.transport_for(config))
+        return one_center.run_center(center, config, moment, backend, wiring.transport_for(config))
 
     return sid, cycle
 

@@ -19,13 +19,14 @@ import threading
 
 import pytest
 
-from automation import service, wiring
+from automation import wiring
+from automation.application import one_center
 from automation.adapters.google import GoogleSheetsBackend
 from automation.adapters.google import http as google_http
 from automation.adapters.google import lease as google_lease
 from automation.adapters.locks import LeaseLostError, LockOwner, SheetHeldError
 from automation.config import load_config
-from automation.cycle import CycleRunner
+from automation.application.all_centers import CycleRunner
 from tests.google_support import FakeRetryClock, count_requests, google_config, make_sheet, records
 from tests.messages_support import Outbox, subjects
 from tests.ops_support import ROOT, ServeProcess
@@ -35,7 +36,7 @@ from tests.google_support import retry_clock  # noqa: F401  (autouse: retries on
 
 CENTER = "錦繡花園服務中心"
 T0 = dt.datetime(2026, 3, 10, 1, 0, tzinfo=dt.timezone.utc)
-TTL = dt.timedelta(minutes=15)  # what cycle.py gives: 3 intervals of 5 minutes
+TTL = dt.timedelta(minutes=15)  # what CycleRunner gives: 3 intervals of 5 minutes
 
 
 
@@ -237,7 +238,7 @@ def test_a_worker_that_lost_its_lease_cannot_write_even_once(sheets_standin, she
 
     now = dt.datetime(2026, 3, 10, 9, 0, tzinfo=config.timezone)
     with pytest.raises(LeaseLostError) as lost:
-        service.run_center(config.centers[0], config, now, slow, wiring.transport_for(config))
+        one_center.run_center(config.centers[0], config, now, slow, wiring.transport_for(config))
     assert lost.value.holder.pid == os.getpid()
     refused = [r for r in sheets_standin.requests_of("spreadsheets.batchUpdate") if r.status == 400]
     assert len(refused) == 1  # its write, carrying the swap from the record it last wrote
@@ -260,7 +261,7 @@ def test_two_workers_that_both_found_the_sheet_free_never_both_write(sheets_stan
     before = sheets_standin.get_values(sid, MAIN_HANT)
     now = dt.datetime(2026, 3, 10, 9, 0, tzinfo=config.timezone)
     with pytest.raises(SheetHeldError) as held:
-        service.run_center(config.centers[0], config, now, second_backend, wiring.transport_for(config))
+        one_center.run_center(config.centers[0], config, now, second_backend, wiring.transport_for(config))
     assert not isinstance(held.value, LeaseLostError) and held.value.holder.pid == os.getpid()
     assert sheets_standin.get_values(sid, MAIN_HANT) == before
     first.release()
@@ -290,7 +291,7 @@ def test_a_write_based_on_a_read_older_than_another_workers_write_is_refused(she
     sheets_standin.before_request = b_runs_a_whole_cycle
     try:
         with pytest.raises(SheetHeldError) as skipped:
-            service.run_center(config.centers[0], config, now, a, wiring.transport_for(config))
+            one_center.run_center(config.centers[0], config, now, a, wiring.transport_for(config))
     finally:
         sheets_standin.before_request = None
     b_wrote = records(sheets_standin, sid)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from automation.demo import run_demo
+from automation.application.demo import run_demo
 from tests.mail_browser import DESK, PHONE, PHONE_SCREEN_HEIGHT, chromium, mail_html, measure, screenshot
 
 pytestmark = pytest.mark.skipif(chromium() is None, reason="Chromium is not installed (/usr/bin/chromium): "

@@ -8,8 +8,9 @@ import io
 import pytest
 from PIL import Image, ImageColor
 
-from automation.domain import compose, messages
-from automation.domain.model import OutgoingMessage
+from automation.domain import messages
+from automation.domain.records import OutgoingMessage
+from automation.presentation import compose
 from automation.presentation.chart import BAR_COLORS, Series, cjk_font, trend_chart, trend_figure
 from automation.vocabulary import Vocabulary
 

@@ -1,6 +1,6 @@
 """When each message of SPEC 4.2 is due, driven by the clock through the real `run` path.
 
-Every test writes a real .xlsx workbook and a config file, runs `cli.run_once` at chosen clock
+Every test writes a real .xlsx workbook and a config file, runs `commands.run_once` at chosen clock
 times (Asia/Shanghai; 2026-03-09 is a Monday, ISO week 2026-W11), and reads the .eml files the
 outbox transport wrote and the event log the worker appended.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from automation import service
+from automation.application import one_center
 from automation.adapters.outbox import OutboxTransport
 from automation.adapters.workbook import WorkbookBackend
 from automation.config import load_config
@@ -433,7 +433,7 @@ def test_emergency_alerts_go_out_even_when_the_sheet_write_fails_and_again_until
     for minute in ("07:00", "07:05"):
         backend = SavedByAnotherProgramMeanwhile(center_config.path, center_config.name)
         with pytest.raises(WorkbookLockedError):
-            service.run_center(center_config, config, at(f"2026-03-09 {minute}"), backend, outbox)
+            one_center.run_center(center_config, config, at(f"2026-03-09 {minute}"), backend, outbox)
         sent = center.outbox.new()
         assert subjects(sent) == [f"[{CENTER}] 緊急 R20260307-001"] * 2  # the complaint waits for the write
         assert log_rows(center.workbook) == []

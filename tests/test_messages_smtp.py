@@ -1,6 +1,6 @@
 """The messages through a real SMTP server on loopback, from the real `run` path.
 
-The workbook is the demo's sample (automation.demo.write_sample_workbook) plus a complaint whose
+The workbook is the demo's sample (automation.application.demo.write_sample_workbook) plus a complaint whose
 事由 carries a `<script>`; the server is aiosmtpd with STARTTLS (trustme certificate) and AUTH.
 What the server received is parsed with the standard `email` package.
 """
@@ -14,7 +14,7 @@ import zlib
 
 import pytest
 
-from automation.demo import SAMPLES, write_sample_workbook
+from automation.application.demo import SAMPLES, write_sample_workbook
 from tests.messages_support import (
     CENTER, MANAGER, SUPERVISOR, append_rows, at, html_of, log_events, reception, run, smtp_mail, text_of,
     write_config,

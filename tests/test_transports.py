@@ -26,7 +26,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from automation.adapters.mime import build_email
 from automation.adapters.outbox import OutboxTransport, eml_file_name
 from automation.adapters.smtp import SmtpTransport
-from automation.domain.model import InlineImage, OutgoingMessage
+from automation.domain.records import InlineImage, OutgoingMessage
 from automation.errors import ConfigError, DeliveryError
 from tests.smtp_server import ca, ca_file, free_port, server_tls_context  # noqa: F401  (fixtures)
 

@@ -14,9 +14,9 @@ import openpyxl
 import pytest
 
 from automation.adapters.workbook import WorkbookBackend
-from automation.domain.model import CellWrite, WritePlan
+from automation.domain.records import CellWrite, WritePlan
 from automation.errors import WorkbookLockedError
-from automation.service import tab_names
+from automation.application.one_center import tab_names
 from automation.vocabulary import Vocabulary
 from tests.workbooks import MAIN_HANT, build_workbook, row
 

@@ -27,9 +27,10 @@ import socket
 import uuid
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Iterator
 
-from ..errors import AutomationError, WorkbookLockedError
+from ..errors import WorkbookLockedError
+from .ports import Lease, SheetBackend, SheetLock
 
 LOCK_SUFFIX = ".worker-lock"
 DEFAULT_TTL_INTERVALS = 3
@@ -171,26 +172,6 @@ class LeaseLostError(SheetHeldError):
     """A lease this process held was taken over (it had expired): the center is skipped."""
 
 
-class Lease(Protocol):
-    holder: Holder
-
-    def refresh(self) -> None:
-        """Push the expiry forward; LeaseLostError when another worker holds the sheet now."""
-
-    def release(self) -> None:
-        """Give the sheet up (only if the lease is still ours)."""
-
-
-class SheetLock(Protocol):
-    """What a backend offers so that one worker at a time writes its sheet."""
-
-    def describe(self) -> str:
-        """What is locked, in words (for messages)."""
-
-    def acquire(self, owner: LockOwner) -> Lease:
-        """Take the lease, or raise SheetHeldError naming the holder."""
-
-
 def lock_path_for(workbook: Path) -> Path:
     """`.錦繡花園.xlsx.worker-lock` beside `錦繡花園.xlsx`: hidden, and next to what it guards."""
     workbook = Path(workbook)
@@ -234,7 +215,7 @@ def _directory_guard(directory: Path) -> Iterator[bool]:
         os.close(fd)  # closing releases the flock
 
 
-class LocalFileLock:
+class LocalFileLock(SheetLock):
     """The lease of a local workbook: a small JSON file beside it.
 
     `.<workbook name>.worker-lock` holds host, pid, command, since, expiry and a random token.
@@ -334,7 +315,7 @@ class LocalFileLock:
             return LocalLease(self, owner, mine)
 
 
-class LocalLease:
+class LocalLease(Lease):
     """A held lease on a local workbook."""
 
     def __init__(self, lock: LocalFileLock, owner: LockOwner, holder: Holder, active: bool = True):
@@ -377,7 +358,7 @@ class LocalLease:
                     lock.path.unlink()
 
 
-class NoLock:
+class NoLock(SheetLock):
     """For a backend that offers no lease yet: nothing prevents two workers; says so once."""
 
     def __init__(self, what: str):
@@ -390,8 +371,7 @@ class NoLock:
         return NoLease(owner.new_holder(utc_now()))
 
 
-class NoLease:
-    active = True
+class NoLease(Lease):
 
     def __init__(self, holder: Holder):
         self.holder = holder
@@ -403,55 +383,12 @@ class NoLease:
         pass
 
 
-class HoldingTransport:
-    """The cycle's mail transport, made to hold the sheet's lease before the first message.
-
-    A backend may write its lease lazily, riding on the cycle's own writes (Google Sheets: a
-    one-shot `run` fences each batchUpdate but keeps no record between them). From the first
-    message to the write recording it the sheet must stay ours, or another worker reading it
-    meanwhile would send the same messages; so `open()` (called once, before any message, only
-    when there is something to send) first calls the lease's `hold()`. When another worker holds
-    the sheet, nothing is sent (SheetHeldError: that worker sends them). When the lease cannot be
-    written for any other reason (Google unreachable, the sheet read-only), the messages still go:
-    an emergency is never held back, and a duplicate is preferred to a loss (SPEC 4.2)."""
-
-    def __init__(self, transport, hold: Callable[[], None]):
-        self._transport = transport
-        self._hold = hold
-
-    def open(self) -> None:
-        try:
-            self._hold()
-        except SheetHeldError:
-            raise
-        except AutomationError:
-            pass
-        getattr(self._transport, "open", lambda: None)()
-
-    def send(self, message) -> None:
-        return self._transport.send(message)
-
-    def close(self) -> None:
-        getattr(self._transport, "close", lambda: None)()
-
-    def __getattr__(self, name: str):
-        return getattr(self._transport, name)
-
-
-def holding_transport(transport, lease):
-    """`transport` wrapped in HoldingTransport when the lease is written lazily (has `hold()`)."""
-    hold = getattr(lease, "hold", None)
-    if transport is None or not callable(hold):
-        return transport
-    return HoldingTransport(transport, hold)
-
-
-def lock_for(center, backend, *, timezone: dt.tzinfo | None = None) -> SheetLock:
+def lock_for(center, backend: SheetBackend, *, timezone: dt.tzinfo | None = None) -> SheetLock:
     """The lease of a center's sheet: the backend's own (`backend.worker_lock()`, e.g. Google
     Sheets developer metadata), a lock file for a local workbook, or NoLock."""
-    offered = getattr(backend, "worker_lock", None)
-    if callable(offered):
-        return offered()
-    if getattr(center, "backend", "local") == "local" and getattr(center, "path", None) is not None:
+    offered = backend.worker_lock()
+    if offered is not None:
+        return offered
+    if center.backend == "local" and center.path is not None:
         return LocalFileLock(center.path, center.name, timezone=timezone)
     return NoLock(f"服務中心「{center.name}」的試算表")

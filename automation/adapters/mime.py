@@ -11,7 +11,7 @@ import email.policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 
-from automation.domain.model import OutgoingMessage
+from automation.domain.records import OutgoingMessage
 
 # SMTP policy: lines end in CRLF, lines are folded at 78 characters, and non-ASCII header text
 # (Chinese subject and display names) is RFC 2047-encoded as UTF-8 because `utf8` stays False.

@@ -17,6 +17,7 @@ import secrets
 from email.message import EmailMessage
 
 from automation.adapters.mime import KIND_HEADER
+from automation.adapters.ports import Transport
 from automation.errors import DeliveryError
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def eml_file_name(email_message: EmailMessage) -> str:
     return f"{date:%Y%m%d-%H%M%S}-{short_kind(str(kind) if kind else None)}-{digest}.eml"
 
 
-class OutboxTransport:
+class OutboxTransport(Transport):
     """Writes each message as one `.eml` file into `folder` (created if missing).
 
     A file appears whole or not at all: it is written to a temporary file in the same folder,

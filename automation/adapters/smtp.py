@@ -15,6 +15,7 @@ import socket
 import ssl
 from email.message import EmailMessage
 
+from automation.adapters.ports import Transport
 from automation.errors import ConfigError, DeliveryError
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ class _Secret:
     __str__ = __repr__
 
 
-class SmtpTransport:
+class SmtpTransport(Transport):
     """Sends messages through an SMTP server.
 
     `security`: "starttls" (plain connection upgraded with STARTTLS, refused if the server does

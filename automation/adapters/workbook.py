@@ -23,10 +23,10 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.cell import coordinate_from_string
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from ..domain.model import Snapshot, WritePlan
+from ..domain.records import Snapshot, WritePlan
 from ..errors import SheetUnusableError, WorkbookLockedError
 from ..vocabulary import Vocabulary, normalize_text
-from .backend import Layout, TabNames
+from .ports import Layout, SheetBackend, TabNames
 
 try:
     import fcntl
@@ -51,7 +51,7 @@ def set_plain(cell, value: Any) -> None:
         cell.data_type = "s"
 
 
-class WorkbookBackend:
+class WorkbookBackend(SheetBackend):
     def __init__(self, path: Path, center: str):
         self.path = Path(path)
         self.center = center

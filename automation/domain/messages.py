@@ -31,12 +31,13 @@ import pandas as pd
 
 from ..config import CenterConfig, Config
 from ..vocabulary import LANGUAGES, Vocabulary
-from . import compose, summaries
+from ..presentation import compose
 from ..presentation.chart import BAR_COLORS, Series, trend_chart
-from .compose import Action, Chart, Document, Fields, RowView, Section, Table
+from ..presentation.compose import Action, Chart, Document, Fields, RowView, Section, Table
+from . import summaries
 from .dates import NO_DATE, iso, iso_week, monday_of
 from .events import log_row
-from .model import InlineImage, OutgoingMessage
+from .records import InlineImage, OutgoingMessage
 from .privacy import mask_phone
 from .rules import CLOSED_STATUSES
 

@@ -25,7 +25,7 @@ whose lease was taken over cannot write. Checking it costs nothing: the layout r
 Live edits (staff insert, delete and sort rows while the worker runs): a write is placed by
 the row's identity, never by the row number remembered from the read. Each CellWrite carries
 the row's anchor (its 記錄編號 at read time, or a digest of its staff cells when it had none:
-`service.row_anchors`); the fresh read just before the write finds the row holding that anchor
+`domain.cells.row_anchors`); the fresh read just before the write finds the row holding that anchor
 now. A row that vanished, or whose anchor is no longer unambiguous, is left alone this cycle;
 the next cycle handles it. Columns are placed by header, so a column inserted meanwhile moves
 the writes with it. Row developer metadata would also move with rows, but not with a sort
@@ -54,11 +54,12 @@ from gspread.urls import SPREADSHEET_BATCH_UPDATE_URL
 from ... import ratelimit
 from ...config import CenterConfig, Config
 from ...domain import rules
-from ...domain.model import Snapshot, WritePlan
+from ...domain.cells import ANCHOR_KEYS, row_anchors
+from ...domain.records import Snapshot, WritePlan
 from ...errors import ConfigError, SheetUnusableError
 from ...logs import event_record
 from ...vocabulary import Vocabulary, normalize_text
-from ..backend import Layout, TabNames
+from ..ports import Layout, SheetBackend, TabNames
 from . import batch
 from . import http as google_http
 from . import lease as google_lease
@@ -144,10 +145,10 @@ class _Batch:
     sheet_ids: set[int] = field(default_factory=set)
 
 
-class GoogleSheetsBackend:
+class GoogleSheetsBackend(SheetBackend):
     """The SheetBackend of a Google spreadsheet (see the module docstring).
 
-    One instance may serve many cycles (`serve` keeps it; cycle.py `CycleRunner(keep=True)`):
+    One instance may serve many cycles (`serve` keeps it; application/all_centers.py `CycleRunner(keep=True)`):
     that is what lets an idle cycle cost a single request. It is not meant to be shared by
     two threads at once (one center, one cycle at a time)."""
 
@@ -405,7 +406,6 @@ class GoogleSheetsBackend:
         return layout.tabs.get(title)
 
     def _worker_requests(self, plan: WritePlan, state: _ReadState, layout: SheetLayout, work: _Batch) -> None:
-        from ...service import ANCHOR_KEYS  # the cycle's definition of a row's identity
 
         main = layout.tabs.get(plan.main_tab)
         if main is None:
@@ -624,7 +624,6 @@ class _Placement:
     k-th of them at read time is the k-th now — provided their number did not change."""
 
     def __init__(self, state: _ReadState, read_positions: dict[str, int], fresh: _Fresh, digests: bool):
-        from ...service import ANCHOR_KEYS
 
         # Only the id and anchor columns place a row: copying the others would cost a pass over
         # every cell of the sheet.
@@ -651,7 +650,6 @@ def _columns_of(rows: list[list[Any]], positions: dict[str, int]) -> dict[str, l
 def _anchor_index(columns: dict[str, list[Any]], digests: bool, count: int | None = None) -> dict[str, list[int]]:
     """anchor → the sheet rows (2-based: the first data row is 2) holding it, in order; `count`
     rows (default: as many as the longest column)."""
-    from ...service import ANCHOR_KEYS, row_anchors
 
     if count is None:
         count = max((len(v) for v in columns.values()), default=0)

@@ -2,7 +2,7 @@
 
 Values are written as `userEnteredValue.stringValue / numberValue / boolValue`, never as
 `formulaValue`, so staff text that starts with `=` stays inert text (SPEC 4.1). Dates are
-written as ISO text, which reads back equal to what the worker compares (`service.comparable`).
+written as ISO text, which reads back equal to what the worker compares (`domain.cells.comparable`).
 """
 
 from __future__ import annotations

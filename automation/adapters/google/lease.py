@@ -34,7 +34,7 @@ When it is written (the request economy of issue 4 holds):
 - `run` / `init` hold no live record between batches: each batch swaps the record straight to a
   released one of theirs (a fenced write at no extra request). Only from the first message to
   the batch recording it is a live record held (+1 request in a one-shot cycle that sends
-  messages; see locks.HoldingTransport), so a second worker cannot send them too.
+  messages; see application/holding_transport.py), so a second worker cannot send them too.
 - Checking costs nothing extra: the layout read (`spreadsheets.get`) returns the record.
 
 Assumption about Google (checked on the stand-in only): within one batchUpdate, a metadataId
@@ -56,6 +56,7 @@ from ...errors import AutomationError
 from ...logs import event_record
 from .. import locks
 from ..locks import Holder, LeaseLostError, LockOwner, SheetHeldError, lease_is_stale
+from ..ports import Lease, SheetLock
 from . import batch
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -144,7 +145,7 @@ class Fence:
 
 # --- the lock and its lease --------------------------------------------------------------------
 
-class GoogleSheetLock:
+class GoogleSheetLock(SheetLock):
     """`locks.SheetLock` of a Google spreadsheet (see the module docstring)."""
 
     def __init__(self, backend: "GoogleSheetsBackend", *, alive: Callable[[int], bool] = locks.process_alive):
@@ -204,7 +205,7 @@ class GoogleSheetLock:
         return lease
 
 
-class GoogleLease:
+class GoogleLease(Lease):
     """A lease on a Google spreadsheet.
 
     `base` is the record our next swap expects: as the cycle's layout read found it, or as our
@@ -224,7 +225,7 @@ class GoogleLease:
     # --- policy ----------------------------------------------------------------------------
     @property
     def keeps(self) -> bool:
-        return bool(getattr(self.owner, "keeps", False))
+        return self.owner.keeps
 
     @property
     def lifetime(self) -> dt.timedelta:

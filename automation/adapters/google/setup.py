@@ -23,7 +23,7 @@ from typing import Any
 from gspread.exceptions import APIError
 
 from ...vocabulary import Vocabulary, normalize_text
-from ..backend import Layout
+from ..ports import Layout
 from . import batch
 from .http import CredentialsRefused, GoogleUnreachable
 

@@ -8,23 +8,22 @@ alerts are the exception: they go out even when the writes failed.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import time
 from dataclasses import dataclass, field
-from itertools import zip_longest
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
-from .adapters.backend import SheetBackend, TabNames
-from .config import CenterConfig, Config
-from .domain import events, messages, rules, summaries
-from .domain.model import CellWrite, OutgoingMessage, WritePlan
-from .domain.table import MainTable, build_main_table
-from .errors import AutomationError, DeliveryError
-from .gcpause import collector_paused
-from .vocabulary import Vocabulary
+from ..adapters.ports import Layout, SheetBackend, TabNames, Transport
+from ..config import CenterConfig, Config
+from ..domain import events, messages, rules, summaries
+from ..domain.cells import row_anchors, same_content
+from ..domain.records import CellWrite, OutgoingMessage, WritePlan
+from ..domain.table import MainTable, build_main_table
+from ..errors import AutomationError, DeliveryError
+from ..gcpause import collector_paused
+from ..vocabulary import Vocabulary
 
 SUMMARY_TAB_KEYS = ("supervisor_queue", "manager_queue", "pending_review", "follow_up", "weekly_report")
 
@@ -54,54 +53,6 @@ def tab_names(vocabulary: Vocabulary) -> TabNames:
         summaries=tuple(vocabulary.tab_title(key) for key in SUMMARY_TAB_KEYS),
         log=vocabulary.tab_title("event_log"),
     )
-
-
-def comparable(value: Any) -> str:
-    """A cell as text for "did it change" comparisons across backends."""
-    if type(value) is str:
-        return value
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return str(int(value)) if float(value).is_integer() else repr(float(value))
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    return str(value)
-
-
-def _comparable_row(row: list[Any]) -> list[str]:
-    cells = [v if type(v) is str else comparable(v) for v in row]
-    while cells and cells[-1] == "":
-        cells.pop()
-    return cells
-
-
-def comparable_rows(rows: list[list[Any]]) -> list[list[str]]:
-    out = [_comparable_row(row) for row in rows]
-    while out and not out[-1]:
-        out.pop()
-    return out
-
-
-def same_content(a: list[list[Any]], b: list[list[Any]]) -> bool:
-    """`comparable_rows(a) == comparable_rows(b)`, row by row, stopping at the first difference."""
-    return all(_comparable_row(x) == _comparable_row(y) for x, y in zip_longest(a, b, fillvalue=()))
-
-
-ANCHOR_KEYS = ("received_at", "room", "matter", "owner_name", "phone")
-
-
-def row_anchors(frame: pd.DataFrame) -> np.ndarray:
-    """What identifies each row that has no id yet: a digest of its staff cells."""
-    columns = [[v if type(v) is str else comparable(v) for v in frame[key].tolist()] for key in ANCHOR_KEYS]
-    sha1 = hashlib.sha1
-    out = np.empty(len(frame), dtype=object)
-    out[:] = ["#" + sha1("\x1f".join(values).encode("utf-8")).hexdigest()[:16] for values in zip(*columns)]
-    return out
 
 
 def plan_cell_writes(table: MainTable, evaluation: pd.DataFrame, vocabulary: Vocabulary) -> tuple[list[tuple[int, str]], list[CellWrite]]:
@@ -185,7 +136,7 @@ def local_now(now: dt.datetime, config: Config) -> dt.datetime:
 
 @collector_paused
 def run_center(center: CenterConfig, config: Config, now: dt.datetime, backend: SheetBackend,
-               transport, dry_run: bool = False, monotonic: Callable[[], float] = time.monotonic) -> CenterResult:
+               transport: Transport | None, dry_run: bool = False, monotonic: Callable[[], float] = time.monotonic) -> CenterResult:
     """One cycle for one center. Raises AutomationError for what stops the center."""
     started = monotonic()
     result = CenterResult(center.name)
@@ -230,7 +181,7 @@ def run_center(center: CenterConfig, config: Config, now: dt.datetime, backend: 
         else:
             # Nothing to write: a workbook open in an office program is still reported
             # (exit 4), and would refuse the record of any message, so find out before sending.
-            getattr(backend, "ensure_writable", lambda: None)()
+            backend.ensure_writable()
     except AutomationError:
         # An emergency is never held back by a failed write (SPEC 4.2); it is sent again
         # next run, because its record could not be written.
@@ -257,7 +208,7 @@ def _send_order(message: OutgoingMessage) -> int:
     return messages.KINDS.index(message.kind) if message.kind in messages.KINDS else len(messages.KINDS)
 
 
-def deliver(due: list[OutgoingMessage], transport, state: messages.SentState, now_text: str,
+def deliver(due: list[OutgoingMessage], transport: Transport, state: messages.SentState, now_text: str,
             vocabulary: Vocabulary, config: Config) -> tuple[list[list[str]], int, int]:
     """Send each message; returns (event-log rows to append, sent count, failed count).
 
@@ -265,7 +216,7 @@ def deliver(due: list[OutgoingMessage], transport, state: messages.SentState, no
     certificate not trusted) every message fails with that reason, without one more attempt
     each. A failure is logged only the first time that message fails (its Message-ID is not yet
     among the logged failures); a message that goes out is logged as sent."""
-    from .adapters.mime import build_email  # the MIME rendering is the transport side's
+    from ..adapters.mime import build_email  # the MIME rendering is the transport side's
 
     rows: list[list[str]] = []
     sent = failed = 0
@@ -274,7 +225,7 @@ def deliver(due: list[OutgoingMessage], transport, state: messages.SentState, no
     sent_at = dt.datetime.strptime(now_text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=config.timezone)
     connection_error: DeliveryError | None = None
     try:
-        getattr(transport, "open", lambda: None)()
+        transport.open()
     except DeliveryError as error:
         connection_error = error
     try:
@@ -293,7 +244,7 @@ def deliver(due: list[OutgoingMessage], transport, state: messages.SentState, no
             state.record_sent(message, now_text)
             rows.extend(messages.sent_log_rows(message, now_text, vocabulary))
     finally:
-        getattr(transport, "close", lambda: None)()
+        transport.close()
     return rows, sent, failed
 
 
@@ -320,8 +271,6 @@ def describe_plan(plan: WritePlan, header: list[Any], due: list[OutgoingMessage]
 
 def layout_for(config: Config, center: CenterConfig):
     """What `init` makes sure each spreadsheet has, in the configured language."""
-    from .adapters.backend import Layout
-
     vocabulary = config.vocabulary
     columns = vocabulary.columns
     tabs = {vocabulary.tab_title(key): vocabulary.tab_layout(key) for key in (*SUMMARY_TAB_KEYS, "event_log")}

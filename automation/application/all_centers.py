@@ -27,12 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from . import service, wiring
-from .adapters import locks
-from .config import CenterConfig, Config
-from .errors import AutomationError, ConfigError
-from .logs import event_record
-from .monitor_state import StateStore
+from .. import wiring
+from ..adapters import locks
+from ..config import CenterConfig, Config
+from ..errors import AutomationError, ConfigError
+from ..logs import event_record
+from ..monitor_state import StateStore
+from . import one_center
+from .holding_transport import HoldingTransport
 
 log = logging.getLogger("automation.cycle")
 
@@ -80,7 +82,7 @@ class CenterOutcome:
 
     center: CenterConfig
     exit_code: int = 0
-    result: service.CenterResult | None = None
+    result: one_center.CenterResult | None = None
     error: str = ""  # the user-visible error, as `run` prints it after "錯誤："
     internal: bool = False  # a bug, not something the user caused
     held: bool = False  # another worker holds the sheet: skipped
@@ -92,11 +94,6 @@ class CenterOutcome:
     @property
     def succeeded(self) -> bool:
         return self.result is not None and self.exit_code == 0
-
-
-def _request_count(backend: Any) -> int | None:
-    value = getattr(backend, "request_count", None)
-    return value if isinstance(value, int) else None
 
 
 class CycleRunner:
@@ -200,14 +197,14 @@ class CycleRunner:
         try:
             transport = None if dry_run else wiring.transport_for(config)
             backend = self._backend(config, center)
-            requests_before = _request_count(backend)
+            requests_before = backend.request_count
             if not dry_run:
                 lease = self._take_lease(config, center, backend)
                 # A lazily written lease (Google Sheets) is held before the first message goes out.
-                transport = locks.holding_transport(transport, lease)
+                transport = HoldingTransport(transport, lease)
             try:
-                result = service.run_center(center, config, now, backend, transport, dry_run=dry_run)
-                if self.keep and not dry_run and callable(getattr(lease, "hold", None)):
+                result = one_center.run_center(center, config, now, backend, transport, dry_run=dry_run)
+                if self.keep and not dry_run:
                     try:
                         lease.hold()  # serve: a lazily written lease is written once a cycle went well
                     except locks.SheetHeldError:
@@ -230,7 +227,7 @@ class CycleRunner:
             outcome.error = f"服務中心「{center.name}」運行失敗（內部錯誤 {type(error).__name__}）"
             outcome.traceback = traceback.format_exc()
             self._drop_backend(center.name)  # whatever the backend kept may be what broke
-        requests_after = _request_count(backend)
+        requests_after = backend.request_count if backend is not None else None
         if requests_before is not None and requests_after is not None:
             outcome.api_requests = requests_after - requests_before
         outcome.seconds = self.monotonic() - started
@@ -259,9 +256,7 @@ class CycleRunner:
             held = self._leases.get(center.name)
         if held is not None and held[0] == center:
             try:
-                rebind = getattr(held[1], "rebind", None)
-                if callable(rebind):  # the backend was rebuilt (config reloaded)
-                    rebind(backend)
+                held[1].rebind(backend)  # the backend may have been rebuilt (config reloaded)
                 held[1].refresh()
                 return held[1]
             except locks.SheetHeldError:
@@ -279,7 +274,7 @@ class CycleRunner:
                          f"服務中心「{center.name}」：此後端暫不支持「一個試算表只由一個程序處理」的鎖；"
                          f"請勿讓兩台機器同時處理同一試算表", center=center.name)
         lease = lock.acquire(self.owner)
-        takeover = getattr(lock, "last_takeover", None)
+        takeover = lock.last_takeover
         if takeover:
             previous, why = takeover
             reasons = {"expired": "已過期", "process_ended": "其進程已結束", "machine_restarted": "其機器已重啟"}

@@ -11,10 +11,10 @@ from pathlib import Path
 import openpyxl
 from openpyxl.styles import Font
 
-from . import cli
-from .adapters.workbook import atomic_save
-from .config import load_config
-from .vocabulary import Vocabulary
+from . import commands
+from ..adapters.workbook import atomic_save
+from ..config import load_config
+from ..vocabulary import Vocabulary
 
 CONFIG = """\
 # 示例設定（完整說明見 config.example.toml）
@@ -146,8 +146,8 @@ def run_demo(folder: Path, now: dt.datetime | None = None, out=sys.stdout) -> in
     write_sample_workbook(workbook, today)
     print(f"示例目錄：{folder.resolve()}", file=out)
     print(f"已生成設定檔 {config_path} 和示例工作簿 {workbook}（{len(SAMPLES)} 條接待記錄，日期為近三週）", file=out)
-    code = cli.init_all(config, out=out)
-    code = max(code, cli.run_once(config, now, dry_run=False, out=out))
+    code = commands.init_all(config, out=out)
+    code = max(code, commands.run_once(config, now, dry_run=False, out=out))
     print("", file=out)
     print("請查看：", file=out)
     print(f"  工作簿 {workbook}：主分頁已填上 記錄編號 / 當前負責人 / 狀態 / 處理時限 / 系統提示，", file=out)

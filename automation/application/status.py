@@ -20,15 +20,16 @@ import datetime as dt
 import sys
 from dataclasses import dataclass, field
 
-from . import service, wiring
-from .config import CenterConfig, Config
-from .cycle import HEALTHY_INTERVALS, Shard, centers_of, state_dir_of
-from .domain import events, messages, rules
-from .domain.dates import NO_DATE, iso, iso_week, monday_of
-from .domain.table import build_main_table
-from .errors import AutomationError
-from .logs import redact
-from .monitor_state import CenterState, StateStore
+from .. import wiring
+from . import one_center
+from ..config import CenterConfig, Config
+from .all_centers import HEALTHY_INTERVALS, Shard, centers_of, state_dir_of
+from ..domain import events, messages, rules
+from ..domain.dates import NO_DATE, iso, iso_week, monday_of
+from ..domain.table import build_main_table
+from ..errors import AutomationError
+from ..logs import redact
+from ..monitor_state import CenterState, StateStore
 
 EXIT_HEALTHY = 0
 EXIT_UNHEALTHY = 1
@@ -110,7 +111,7 @@ def read_sheet_facts(center: CenterConfig, config: Config, now: dt.datetime, bac
     vocabulary = config.vocabulary
     now_local = now.astimezone(config.timezone)
     today = now_local.date().toordinal()
-    snapshot = backend.read(service.tab_names(vocabulary))
+    snapshot = backend.read(one_center.tab_names(vocabulary))
     table = build_main_table(snapshot.header, snapshot.rows, vocabulary, center.name, snapshot.main_tab)
     evaluation = rules.evaluate(table.frame, today, config.escalation, vocabulary,
                                 rules.People(center.supervisor, center.manager),

@@ -1,0 +1,110 @@
+"""The application's commands as functions: `run` (one cycle over every center) and `init`.
+
+The command line (automation/cli.py), the demo and the tests call these; `status` is in
+status.py beside them, `demo` in demo.py. Each returns SPEC's exit code and prints what the
+user sees on `out` / `err`."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import sys
+
+from .. import logs, wiring
+from ..config import Config
+from ..errors import AutomationError
+from . import one_center
+from .all_centers import CycleRunner, center_lease
+
+EXIT_OK = 0
+
+
+# out/err default to the sys streams as they are at call time (not at import time), so a caller
+# that redirects them (an embedding program, a test) sees the output.
+def run_once(config: Config, now: dt.datetime, dry_run: bool, out=None, err=None, *, shard=None) -> int:
+    """One cycle over every center (of `shard`); the worst exit code wins, after every center ran.
+
+    Centers are handled concurrently (`[schedule] workers`, see all_centers.py), each under
+    its sheet's lease; their lines are printed in config order. On a terminal, with several
+    centers, a progress line on stderr shows how far the cycle got."""
+    out, err = out or sys.stdout, err or sys.stderr
+    runner = CycleRunner(config, command="run", shard=shard)
+    progress = logs.ProgressLine(err) if logs.wants_progress(err, len(runner.centers())) else None
+    worst = EXIT_OK
+
+    def show(outcome) -> None:
+        nonlocal worst
+        with progress.lock if progress else contextlib.nullcontext():
+            if progress:
+                progress.clear()
+            worst = max(worst, print_outcome(outcome, dry_run, out, err))
+            if progress:
+                out.flush()
+                progress.redraw()
+
+    def advance(done: int, total: int, outcome) -> None:
+        progress.show(f"[{done}/{total}] {outcome.center.name}")
+
+    logs.attach_progress(progress)
+    try:
+        runner.run_cycle(now, dry_run=dry_run, on_outcome=show, on_progress=advance if progress else None)
+    finally:
+        runner.close()
+        logs.attach_progress(None)
+        if progress:
+            progress.finish()
+    return worst
+
+
+def print_outcome(outcome, dry_run: bool, out, err) -> int:
+    """A center's summary line (stdout) or error (stderr), as `run` has always printed them."""
+    result = outcome.result
+    if result is None:
+        if outcome.not_started:
+            return EXIT_OK
+        print(f"錯誤：{outcome.error}", file=err)
+        return outcome.exit_code
+    print(summary_line(result, dry_run), file=out)
+    for line in result.dry_run_lines:
+        print(f"  {line}", file=out)
+    if result.exit_code:
+        print(f"錯誤：服務中心「{outcome.center.name}」：{result.error}", file=err)
+        return result.exit_code
+    return EXIT_OK
+
+
+def summary_line(result: one_center.CenterResult, dry_run: bool) -> str:
+    if dry_run:
+        return f"{result.center}（試運行，未寫入未發送）：讀取 {result.rows} 行，將修改 {result.cells_written} 個儲存格"
+    parts = [f"讀取 {result.rows} 行", f"寫入 {result.cells_written} 個儲存格"]
+    if result.tabs_written:
+        parts.append(f"更新分頁 {'、'.join(result.tabs_written)}")
+    if result.escalations:
+        parts.append(f"升級 {result.escalations} 項")
+    if result.messages_sent or result.messages_failed:
+        parts.append(f"發送郵件 {result.messages_sent} 封" + (f"，失敗 {result.messages_failed} 封" if result.messages_failed else ""))
+    if result.log_rows:
+        parts.append(f"日誌 {result.log_rows} 行")
+    return f"{result.center}：" + "，".join(parts) + f"（{result.seconds:.1f} 秒）"
+
+
+def init_all(config: Config, out=None, err=None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    worst = EXIT_OK
+    for center in config.centers:
+        try:
+            backend = wiring.backend_for(center, config)
+            # init writes too: not while serve (or another worker) holds the sheet.
+            with center_lease(center, backend, config, command="init"):
+                changes = backend.initialize(one_center.layout_for(config, center))
+        except AutomationError as error:
+            print(f"錯誤：{error}", file=err)
+            worst = max(worst, error.exit_code)
+            continue
+        if changes:
+            print(f"{center.name}（{backend.describe()}）：", file=out)
+            for change in changes:
+                print(f"  {change}", file=out)
+        else:
+            print(f"{center.name}：已是最新，無需修改", file=out)
+    return worst

@@ -1,0 +1,64 @@
+"""Cells as the worker compares them, and the identity of a row that has no record id yet.
+
+Both backends and the cycle use these: a cell read from a workbook (a datetime, an int) and the
+same cell read from Google Sheets (text) compare equal; a row without an id is known by a digest
+of its staff cells (`ANCHOR_KEYS`), so a write lands on the row it was computed for even when
+staff inserted rows meanwhile."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from itertools import zip_longest
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def comparable(value: Any) -> str:
+    """A cell as text for "did it change" comparisons across backends."""
+    if type(value) is str:
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    return str(value)
+
+
+def _comparable_row(row: list[Any]) -> list[str]:
+    cells = [v if type(v) is str else comparable(v) for v in row]
+    while cells and cells[-1] == "":
+        cells.pop()
+    return cells
+
+
+def comparable_rows(rows: list[list[Any]]) -> list[list[str]]:
+    out = [_comparable_row(row) for row in rows]
+    while out and not out[-1]:
+        out.pop()
+    return out
+
+
+def same_content(a: list[list[Any]], b: list[list[Any]]) -> bool:
+    """`comparable_rows(a) == comparable_rows(b)`, row by row, stopping at the first difference."""
+    return all(_comparable_row(x) == _comparable_row(y) for x, y in zip_longest(a, b, fillvalue=()))
+
+
+ANCHOR_KEYS = ("received_at", "room", "matter", "owner_name", "phone")
+
+
+def row_anchors(frame: pd.DataFrame) -> np.ndarray:
+    """What identifies each row that has no id yet: a digest of its staff cells."""
+    columns = [[v if type(v) is str else comparable(v) for v in frame[key].tolist()] for key in ANCHOR_KEYS]
+    sha1 = hashlib.sha1
+    out = np.empty(len(frame), dtype=object)
+    out[:] = ["#" + sha1("\x1f".join(values).encode("utf-8")).hexdigest()[:16] for values in zip(*columns)]
+    return out
