@@ -94,7 +94,7 @@ def setup_command_logging(command: str, log_format: str) -> None:
         # `run` prints each center's line and error itself, and the rows' problems are in the
         # sheet's 系統提示; the console adds only what is said nowhere else (other warnings).
         logs.setup_logging("text", level=logging.WARNING, with_time=False,
-                           exclude_events=("center_cycle", "cycle_done", "center_held", "row_note"))
+                           exclude_events=("center_cycle", "cycle_done", "center_held", "row_note", "row_skipped"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -90,6 +90,8 @@ class Config:
     centers: tuple[CenterConfig, ...]
     # Monitoring cache for `status` (automation/monitor_state.py); None: "state" beside the config.
     state_dir: Path | None = None
+    # A workbook whose zip declares more uncompressed bytes than this is refused before parsing.
+    max_workbook_mb: int = 500
 
     @property
     def vocabulary(self) -> Vocabulary:
@@ -286,6 +288,7 @@ def parse_config(raw: dict, source: Path) -> Config:
             )
         )
     state_dir = base / top.take("state_dir", str, "state")
+    max_workbook_mb = top.positive_int("max_workbook_mb", 500)
     top.finish()
     return Config(
         source=source,
@@ -297,4 +300,5 @@ def parse_config(raw: dict, source: Path) -> Config:
         mail=mail,
         centers=tuple(centers),
         state_dir=state_dir,
+        max_workbook_mb=max_workbook_mb,
     )

@@ -33,6 +33,14 @@ class WorkbookLockedError(BackendUnavailableError):
     """The workbook is open in an office program or held by another worker (exit 4)."""
 
 
+class WorkbookChangedError(WorkbookLockedError):
+    """Someone saved the workbook after the worker read it: the write is given up (exit 4)."""
+
+
+class WorkbookWriteError(BackendUnavailableError):
+    """The workbook or its folder cannot be written (read-only, full, no permission): exit 4."""
+
+
 class DeliveryError(AutomationError):
     """A message could not be delivered; it stays pending and is retried next run (exit 4).
 

@@ -15,7 +15,7 @@ def backend_for(center: CenterConfig, config: Config):
         return GoogleSheetsBackend.from_config(center, config)
     from .adapters.workbook import WorkbookBackend
 
-    return WorkbookBackend(center.path, center.name)
+    return WorkbookBackend(center.path, center.name, max_bytes=config.max_workbook_mb * 1024 * 1024)
 
 
 def transport_for(config: Config):

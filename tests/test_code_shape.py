@@ -29,20 +29,11 @@ LONG_UNITS_BEING_SPLIT = {
     "automation.config:parse_config": "issue 10b splits it",
     "automation.domain.rules:evaluate": "issue 9 splits it into steps",
     "automation.adapters.google.setup:_initialize": "issue 9: one init planner",
-    "automation.adapters.google.backend:GoogleSheetsBackend": "issue 9: the Google adapter in layers",
 }
 # Import cycles still being untangled (each a frozenset of module names). Never add one.
-CYCLES_BEING_UNTANGLED = {
-    frozenset({"automation.adapters.google.backend", "automation.adapters.google.setup",
-               "automation.adapters.google.lease"}): "issue 9: the Google adapter in layers",
-}
+CYCLES_BEING_UNTANGLED: dict[frozenset[str], str] = {}
 # (module, "object._name" or imported name) → why no public way exists.
 PRIVATE_NAMES_KEPT = {
-    ("automation.adapters.google.setup", "backend._layout"): "issue 9: the Google adapter in layers",
-    ("automation.adapters.google.setup", "backend._fetch_layout"): "issue 9: the Google adapter in layers",
-    ("automation.adapters.google.setup", "backend._call"): "issue 9: the Google adapter in layers",
-    ("automation.adapters.google.setup", "backend._send"): "issue 9: the Google adapter in layers",
-    ("automation.adapters.google.setup", "_Batch"): "issue 9: the Google adapter in layers",
     ("automation.adapters.google.client", "_client"): "issue 9: third-party private names",
     ("automation.adapters.google.client", "ServiceAccountCredentials._perform_refresh_token"): "issue 9: third-party private names",
     ("automation.adapters.google.client", "self._make_authorization_grant_assertion"):

@@ -64,6 +64,11 @@ class SheetBackend:
     def ensure_writable(self) -> None:
         """Raise WorkbookLockedError / BackendUnavailableError if a write would be refused now."""
 
+    def blocked_rows(self, main_tab: str, cells: list) -> dict[int, str]:
+        """Sheet rows among `cells` (CellWrite) whose worker cells cannot be written, with why
+        ("merged", "protected", "formula"); the cycle leaves them out and names them (SPEC 6)."""
+        return {}
+
     def append_log(self, title: str, header: list[str], rows: list[list[Any]]) -> None:
         """Append event-log rows (the record of messages sent, after a cycle's writes)."""
         raise NotImplementedError

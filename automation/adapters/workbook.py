@@ -1,20 +1,18 @@
 """The local workbook backend: an `.xlsx` file read and written with openpyxl.
 
-The file is replaced whole on every write (written aside, flushed, then renamed over the
-original), so a crash or kill mid-write leaves either the old or the new workbook, never a
-damaged one (SPEC 6). Staff cells are never assigned; worker cells are written as text, never as
+The file is replaced whole on every write (written aside, flushed, then swapped in: see
+workbook_file.py, which also checks what the package holds before it is parsed), so a crash or
+kill mid-write leaves either the old or the new workbook, never a damaged one (SPEC 6). A row
+whose worker cells cannot be written (merged, protected, holding a formula) is reported by
+`blocked_rows` so the cycle can skip it. Staff cells are never assigned; worker cells are written as text, never as
 formulas. A local workbook cannot enforce who edits which column (SPEC 2.2).
 """
 
 from __future__ import annotations
 
-import glob
 import io
-import os
-import stat
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import openpyxl
 from openpyxl.cell.rich_text import CellRichText
@@ -24,24 +22,29 @@ from openpyxl.utils.cell import coordinate_from_string
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from ..domain.records import Snapshot, WritePlan
-from ..errors import SheetUnusableError, WorkbookLockedError
+from ..errors import AutomationError, SheetUnusableError, WorkbookLockedError
 from ..vocabulary import Vocabulary, normalize_text
+from . import workbook_file
 from .ports import Layout, SheetBackend, TabNames
+from .workbook_file import MIB, FileIdentity, PackageFacts
 
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None
+DEFAULT_MAX_BYTES = 500 * MIB
 
 
 def office_lock_files(path: Path) -> list[Path]:
-    """Lock files an office program keeps beside a workbook it has open."""
+    """Lock files an office program keeps beside a workbook it has open (beside the link and
+    beside the file it points to, for a workbook given through a symbolic link)."""
+    places = dict.fromkeys([Path(path), workbook_file.real_path(path)])
     candidates = [
-        path.with_name(f".~lock.{path.name}#"),  # LibreOffice / WPS on Linux
-        path.with_name(f"~${path.name}"),  # Excel
-        path.with_name(f"~${path.name[2:]}"),  # Excel shortens long names by two characters
+        name
+        for place in places
+        for name in (
+            place.with_name(f".~lock.{place.name}#"),  # LibreOffice / WPS on Linux
+            place.with_name(f"~${place.name}"),  # Excel
+            place.with_name(f"~${place.name[2:]}"),  # Excel shortens long names by two characters
+        )
     ]
-    return [candidate for candidate in candidates if candidate.exists()]
+    return [candidate for candidate in dict.fromkeys(candidates) if candidate.exists()]
 
 
 def set_plain(cell, value: Any) -> None:
@@ -52,11 +55,16 @@ def set_plain(cell, value: Any) -> None:
 
 
 class WorkbookBackend(SheetBackend):
-    def __init__(self, path: Path, center: str):
+    def __init__(self, path: Path, center: str, max_bytes: int = DEFAULT_MAX_BYTES):
         self.path = Path(path)
         self.center = center
+        self.max_bytes = max_bytes
+        # Runs at the last instant before the written file is swapped in (a seam for tests that
+        # land a staff save exactly there).
+        self.before_replace: Callable[[], None] | None = None
         self._book = None
-        self._stamp = None
+        self._stamp: FileIdentity | None = None
+        self._facts = PackageFacts()
         # The workbook in memory is the file as it is on disk (loaded or saved by us, and the file's
         # stamp unchanged since): `serve`'s next cycle need not parse the file again.
         self._book_is_file = False
@@ -73,9 +81,8 @@ class WorkbookBackend(SheetBackend):
                 f"請關閉後再運行，本次未寫入任何內容"
             )
 
-    def _file_stamp(self):
-        stat = self.path.stat()
-        return (stat.st_mtime_ns, stat.st_size)
+    def _file_stamp(self) -> FileIdentity:
+        return FileIdentity.of(self.path)
 
     def ensure_writable(self) -> None:
         self._check_not_locked()
@@ -89,15 +96,22 @@ class WorkbookBackend(SheetBackend):
             raise SheetUnusableError(
                 f"服務中心「{self.center}」：找不到工作簿 {self.path}；請檢查 path 設定，或運行 init 建立"
             )
+        self._stamp = self._file_stamp()
+        # Before parsing: a zip declaring more than max_workbook_mb is refused (exit 3).
+        self._facts = workbook_file.inspect_package(self.path, self.center, self.max_bytes, _pictures_supported())
         try:
-            self._stamp = self._file_stamp()
             # rich_text: a staff cell with mixed formatting (a word in red bold) keeps it when the
             # workbook is saved; without it openpyxl flattens such cells to plain text.
-            self._book = openpyxl.load_workbook(self.path, rich_text=True)
+            # keep_vba: an .xlsm keeps its macro project and its macro-enabled content type.
+            book = openpyxl.load_workbook(self.path, rich_text=True, keep_vba=self._facts.has_macros)
+            workbook_file.rebuild_extension_validations(book, self._facts.extension_validations)
+            self._book = book
             self._book_is_file = True
         # Whatever a damaged or foreign file makes openpyxl raise (BadZipFile, KeyError for a
         # missing part, an XML ParseError, InvalidFileException for an .xls …), the file is
         # unusable: exit 3 naming it, never an internal error.
+        except AutomationError:
+            raise
         except Exception as error:
             raise SheetUnusableError(
                 f"服務中心「{self.center}」：無法讀取工作簿 {self.path}（{type(error).__name__}）；"
@@ -170,16 +184,43 @@ class WorkbookBackend(SheetBackend):
         self._save(self._book)
 
     def _save(self, book) -> None:
-        # Another program changed the file since we read it: ours would overwrite its change.
         self._check_not_locked()
-        if self.path.exists() and self._stamp is not None and self._file_stamp() != self._stamp:
-            raise WorkbookLockedError(
-                f"服務中心「{self.center}」：工作簿 {self.path.name} 在本次運行期間被修改；"
-                f"本次未寫入，下次運行會重新讀取"
-            )
-        atomic_save(book, self.path)
-        self._stamp = self._file_stamp()
+        workbook_file.refuse_losses(self._facts, self.path, self.center)
+        # A staff save since we read the file, up to the swap itself, makes the write give up
+        # (WorkbookChangedError, exit 4) rather than overwrite it.
+        self._stamp = save_book(book, self.path, self.center, self._stamp, self._facts.kept_counts, self.before_replace)
         self._book_is_file = True
+
+    def blocked_rows(self, main_tab: str, cells) -> dict[int, str]:
+        """Sheet rows among `cells` (CellWrite) whose worker cells cannot be written, with why:
+        "merged" (merged with other cells), "protected" (a locked cell of a protected tab), or
+        "formula" (the cell holds a formula staff put there)."""
+        if self._book is None or main_tab not in self._book.sheetnames or not cells:
+            return {}
+        sheet = self._book[main_tab]
+        columns = {write.column for write in cells}
+        merged = {
+            (row, column)
+            for span in sheet.merged_cells.ranges if span.size["rows"] * span.size["columns"] > 1
+            for column in range(max(span.min_col, min(columns)), min(span.max_col, max(columns)) + 1)
+            if column in columns
+            for row in range(span.min_row, span.max_row + 1)
+        }
+        protected = bool(sheet.protection.sheet)
+        existing = sheet._cells
+        blocked: dict[int, str] = {}
+        for write in cells:
+            if write.row in blocked:
+                continue
+            if (write.row, write.column) in merged:
+                blocked[write.row] = "merged"
+                continue
+            cell = existing.get((write.row, write.column))
+            if protected and (cell is None or cell.protection.locked):
+                blocked[write.row] = "protected"
+            elif cell is not None and cell.data_type == "f":
+                blocked[write.row] = "formula"
+        return blocked
 
     # --- init --------------------------------------------------------------------------------
     def initialize(self, layout: Layout) -> list[str]:
@@ -242,8 +283,9 @@ class WorkbookBackend(SheetBackend):
                 changes.append(f"新增分頁「{title}」")
         self._book_is_file = False
         if changes:
-            atomic_save(book, self.path)
-            self._stamp = self._file_stamp()
+            workbook_file.refuse_losses(self._facts, self.path, self.center)
+            self._stamp = save_book(book, self.path, self.center, self._stamp, self._facts.kept_counts,
+                                    self.before_replace)
         self._book = book
         self._book_is_file = self._stamp is not None
         return changes
@@ -340,47 +382,16 @@ def _append_rows(book, title: str, header: list[str], rows: list[list[Any]]) -> 
             set_plain(sheet.cell(row=start + offset, column=column), value)
 
 
-TEMP_SUFFIX = ".writing"
-
-
 def atomic_save(book, path: Path) -> None:
-    """Write beside the target, flush to disk, then rename over it (atomic on POSIX and NTFS).
+    """Write a workbook nobody else has (the demo's): aside, flushed, then renamed in."""
+    save_book(book, Path(path), "", None)
 
-    The new file keeps the permissions of the one it replaces (a temp file is created private,
-    and a shared workbook must not become private by being saved). The temp file is locked while
-    it is written, so temp files that a killed run left behind (unlocked) can be told apart
-    from one another worker is writing now, and are removed after the save."""
-    path = Path(path)
+
+def save_book(book, path: Path, center: str, expected: FileIdentity | None, kept_counts=None,
+              before_replace: Callable[[], None] | None = None) -> FileIdentity:
+    """workbook_file.write_workbook, with the workbook's pictures made saveable first."""
     _keep_pictures_saveable(book)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=TEMP_SUFFIX, dir=path.parent)
-    replaced = False
-    try:
-        with os.fdopen(handle, "wb") as temp:
-            _lock_exclusively(temp.fileno(), wait=True)
-            book.save(temp)
-            temp.flush()
-            os.fsync(temp.fileno())
-            os.chmod(temp_name, _mode_for(path))
-            if os.name == "posix":  # renamed while still locked: never seen unlocked under its temp name
-                os.replace(temp_name, path)
-                replaced = True
-        if not replaced:  # Windows cannot rename a file that is still open
-            os.replace(temp_name, path)
-    except BaseException:
-        try:
-            os.unlink(temp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    try:
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-    except OSError:  # some file systems refuse fsync on directories; the rename stands
-        pass
-    remove_abandoned_temp_files(path)
+    return workbook_file.write_workbook(book, path, center, expected, kept_counts, before_replace)
 
 
 def _keep_pictures_saveable(book) -> None:
@@ -397,53 +408,10 @@ def _keep_pictures_saveable(book) -> None:
             image.ref = io.BytesIO(data)
 
 
-def _mode_for(path: Path) -> int:
+def _pictures_supported() -> bool:
+    """openpyxl keeps pictures only with Pillow installed."""
     try:
-        return stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:  # a new workbook: what the user's umask gives a new file
-        return 0o666 & ~_umask()
-
-
-def _umask() -> int:
-    """The process umask, read without changing it (os.umask would, for every thread, briefly)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return 0o022
-
-
-def _lock_exclusively(fd: int, wait: bool) -> bool:
-    """An advisory lock held until the file is closed (or its process dies). True when taken;
-    always True where there is no fcntl (Windows), which refuses to delete an open file anyway."""
-    if fcntl is None:
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-    except OSError:
+        import PIL  # noqa: F401
+    except ImportError:
         return False
     return True
-
-
-def remove_abandoned_temp_files(path: Path) -> list[Path]:
-    """Delete temp files of this workbook that no live process is writing (a killed run's)."""
-    removed = []
-    for candidate in Path(path).parent.glob(f".{glob.escape(Path(path).stem)}.*{TEMP_SUFFIX}"):
-        try:
-            if fcntl is None:
-                os.unlink(candidate)  # fails while another process still has it open
-            else:
-                fd = os.open(candidate, os.O_RDONLY)
-                try:
-                    if not _lock_exclusively(fd, wait=False):
-                        continue  # a live run is writing it
-                    os.unlink(candidate)
-                finally:
-                    os.close(fd)
-        except OSError:
-            continue
-        removed.append(candidate)
-    return removed

@@ -199,7 +199,7 @@ class CycleRunner:
             backend = self._backend(config, center)
             requests_before = backend.request_count
             if not dry_run:
-                lease = self._take_lease(config, center, backend)
+                lease = self._unless_unwritable(config, center, backend)
                 # A lazily written lease (Google Sheets) is held before the first message goes out.
                 transport = HoldingTransport(transport, lease)
             try:
@@ -287,6 +287,18 @@ class CycleRunner:
             self._leases[center.name] = (center, lease)
         return lease
 
+    def _unless_unwritable(self, config: Config, center: CenterConfig, backend):
+        """The sheet's lease; a lease that holds nothing when its lock file cannot be written (a
+        read-only folder, a full disk): the cycle still runs, so its 緊急 alerts go out, and its
+        write fails naming the folder and the cause (SPEC 6)."""
+        try:
+            return self._take_lease(config, center, backend)
+        except OSError as error:
+            event_record(log, logging.WARNING, "lease_unwritable",
+                         f"服務中心「{center.name}」：無法寫入鎖文件（{error.strerror or type(error).__name__}：{error.filename}）；"
+                         f"本輪不加鎖運行", center=center.name)
+            return locks.NoLock(center.name).acquire(self.owner)
+
     def _let_go(self, name: str) -> None:
         with self._guard:
             held = self._leases.pop(name, None)
@@ -344,6 +356,11 @@ class CycleRunner:
                 event_record(log, logging.WARNING, "row_note",
                              f"服務中心「{center}」：另有 {extra} 行出現新的系統提示（見主分頁「系統提示」欄）",
                              center=center, more_rows=extra)
+
+        if result is not None and not dry_run:
+            for (row, record_id, _), line in zip(result.skipped_rows, result.skipped_lines):
+                event_record(log, logging.WARNING, "row_skipped", f"服務中心「{center}」{line}",
+                             center=center, row=row, record_id=record_id)
 
         if dry_run or outcome.not_started:
             return

@@ -67,6 +67,8 @@ def print_outcome(outcome, dry_run: bool, out, err) -> int:
     print(summary_line(result, dry_run), file=out)
     for line in result.dry_run_lines:
         print(f"  {line}", file=out)
+    for line in result.skipped_lines:  # rows whose worker cells cannot be written (SPEC 6)
+        print(f"  {line}", file=out)
     if result.exit_code:
         print(f"錯誤：服務中心「{outcome.center.name}」：{result.error}", file=err)
         return result.exit_code

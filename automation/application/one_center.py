@@ -2,14 +2,18 @@
 
 Order matters (SPEC 4.2, 6): every sheet write of the cycle goes first, as one unit; messages go
 out only after it succeeded, and their record is appended to the event log right after. 緊急
-alerts are the exception: they go out even when the writes failed.
+alerts are the exception: they go out whatever failed once the sheet was read — a write refused,
+or a bug (SPEC 6: exit 1, and still the alerts).
+
+A row whose worker cells the backend cannot write (merged, protected, a formula) is left out of
+the cycle and named: in the event log (once), the run's output and the supervisor's digest.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -21,7 +25,7 @@ from ..domain import events, messages, rules, summaries
 from ..domain.cells import row_anchors, same_content
 from ..domain.records import CellWrite, OutgoingMessage, WritePlan
 from ..domain.table import MainTable, build_main_table
-from ..errors import AutomationError, DeliveryError
+from ..errors import DeliveryError
 from ..gcpause import collector_paused
 from ..vocabulary import Vocabulary
 
@@ -45,6 +49,9 @@ class CenterResult:
     # (sheet row, record id, note) for rows whose 系統提示 became a new non-blank text this cycle:
     # the operator's log names them once, when they appear, not at every idle re-run.
     new_notes: list[tuple[int, str, str]] = field(default_factory=list)
+    # (sheet row, record id or "", reason) for rows left out because their worker cells cannot be written.
+    skipped_rows: list[tuple[int, str, str]] = field(default_factory=list)
+    skipped_lines: list[str] = field(default_factory=list)  # the same, as sentences naming each row
 
 
 def tab_names(vocabulary: Vocabulary) -> TabNames:
@@ -137,61 +144,38 @@ def local_now(now: dt.datetime, config: Config) -> dt.datetime:
 @collector_paused
 def run_center(center: CenterConfig, config: Config, now: dt.datetime, backend: SheetBackend,
                transport: Transport | None, dry_run: bool = False, monotonic: Callable[[], float] = time.monotonic) -> CenterResult:
-    """One cycle for one center. Raises AutomationError for what stops the center."""
+    """One cycle for one center. Raises AutomationError for what stops the center; whatever
+    is raised once the sheet was read, its 緊急 alerts have gone out first."""
     started = monotonic()
-    result = CenterResult(center.name)
-    vocabulary = config.vocabulary
-    now_local = local_now(now, config)
-    now_text = now_local.strftime("%Y-%m-%d %H:%M:%S")
-    today = now_local.date().toordinal()
-    names = tab_names(vocabulary)
-
-    snapshot = backend.read(names)
-    table = build_main_table(snapshot.header, snapshot.rows, vocabulary, center.name, snapshot.main_tab)
-    issued = events.issued_from_log(snapshot.log_rows)
-    evaluation = rules.evaluate(
-        table.frame, today, config.escalation, vocabulary,
-        rules.People(center.supervisor, center.manager), issued,
-    )
-    result.rows = len(evaluation)
-    result.new_notes = new_row_notes(table.frame, evaluation)
-    new_headers, cells = plan_cell_writes(table, evaluation, vocabulary)
-    built, changed_tabs = plan_tabs(evaluation, today, config, vocabulary, snapshot.tabs)
-    log_rows = events.cycle_log_rows(evaluation, now_text, vocabulary)
-    result.escalations = sum(1 for row in log_rows if row[1] in (
-        vocabulary.label("events", "escalated_supervisor"), vocabulary.label("events", "escalated_manager")))
-    plan = WritePlan(
-        main_tab=snapshot.main_tab, new_headers=new_headers, cells=cells, tabs=changed_tabs,
-        log_tab=names.log, log_header=vocabulary.tab_layout("event_log"), log_rows=log_rows,
-    )
-    state = messages.sent_state(snapshot.log_rows, vocabulary)
-    due = messages.due_messages(
-        evaluation=evaluation, log_rows=[*snapshot.log_rows, *log_rows], state=state, now=now_local,
-        config=config, center=center, vocabulary=vocabulary,
-    )
-    if dry_run:
-        result.dry_run_lines = describe_plan(plan, snapshot.header, due)
-        result.cells_written = len(cells)
-        result.seconds = monotonic() - started
-        return result
-
+    cycle = _Cycle(center, config, now, backend, CenterResult(center.name))
+    snapshot = backend.read(cycle.names)
     try:
+        plan, due = cycle.plan(snapshot)
+        if dry_run:
+            cycle.result.dry_run_lines = describe_plan(plan, snapshot.header, due)
+            cycle.result.cells_written = len(plan.cells)
+            cycle.result.seconds = monotonic() - started
+            return cycle.result
         if not plan.is_empty():
             backend.write(plan)
         else:
             # Nothing to write: a workbook open in an office program is still reported
             # (exit 4), and would refuse the record of any message, so find out before sending.
             backend.ensure_writable()
-    except AutomationError:
-        # An emergency is never held back by a failed write (SPEC 4.2); it is sent again
-        # next run, because its record could not be written.
-        deliver([m for m in due if m.kind == "emergency"], transport, state, now_text, vocabulary, config)
+    except Exception:
+        # An emergency is never held back (SPEC 4.2, 6): not by a failed write, not by a bug.
+        # It is sent again next run, because its record could not be written.
+        if not dry_run:
+            cycle.send_emergencies_anyway(transport)
         raise
-    result.cells_written = len(cells) + len(new_headers)
-    result.tabs_written = list(changed_tabs)
-    result.log_rows = len(log_rows)
+    result = cycle.result
+    result.cells_written = len(plan.cells) + len(plan.new_headers)
+    result.tabs_written = list(plan.tabs)
+    result.log_rows = len(plan.log_rows)
 
-    record_rows, sent, failed = deliver(sorted(due, key=_send_order), transport, state, now_text, vocabulary, config)
+    vocabulary, names = config.vocabulary, cycle.names
+    record_rows, sent, failed = deliver(sorted(due, key=_send_order), transport, cycle.state, cycle.now_text,
+                                        vocabulary, config)
     if record_rows:
         backend.append_log(names.log, vocabulary.tab_layout("event_log"), record_rows)
         result.log_rows += len(record_rows)
@@ -201,6 +185,109 @@ def run_center(center: CenterConfig, config: Config, now: dt.datetime, backend: 
         result.error = f"{failed} 封郵件未能發送，下次運行重試（原因見「{names.log}」分頁）"
     result.seconds = monotonic() - started
     return result
+
+
+class _Cycle:
+    """The pure part of one center's cycle, step by step, remembering how far it got (so that
+    a failure at any step can still send the 緊急 alerts known by then)."""
+
+    def __init__(self, center: CenterConfig, config: Config, now: dt.datetime, backend, result: CenterResult):
+        self.center, self.config, self.backend, self.result = center, config, backend, result
+        self.vocabulary = config.vocabulary
+        self.now_local = local_now(now, config)
+        self.now_text = self.now_local.strftime("%Y-%m-%d %H:%M:%S")
+        self.today = self.now_local.date().toordinal()
+        self.names = tab_names(self.vocabulary)
+        self.snapshot = None
+        self.evaluation: pd.DataFrame | None = None
+        self.state: messages.SentState | None = None
+        self.due: list[OutgoingMessage] | None = None
+
+    def evaluate(self, table: MainTable) -> pd.DataFrame:
+        issued = events.issued_from_log(self.snapshot.log_rows)
+        self.evaluation = rules.evaluate(
+            table.frame, self.today, self.config.escalation, self.vocabulary,
+            rules.People(self.center.supervisor, self.center.manager), issued,
+        )
+        return self.evaluation
+
+    def plan(self, snapshot) -> tuple[WritePlan, list[OutgoingMessage]]:
+        config, vocabulary, center, result, names = self.config, self.vocabulary, self.center, self.result, self.names
+        self.snapshot = snapshot
+        self.state = messages.sent_state(snapshot.log_rows, vocabulary)
+        table = build_main_table(snapshot.header, snapshot.rows, vocabulary, center.name, snapshot.main_tab)
+        evaluation = self.evaluate(table)
+        new_headers, cells = plan_cell_writes(table, evaluation, vocabulary)
+        blocked = self.backend.blocked_rows(snapshot.main_tab, cells)
+        if blocked:  # those rows are left out of the cycle: evaluated again without them
+            result.skipped_rows = skipped_rows(table.frame, blocked, vocabulary)
+            result.skipped_lines = [skipped_line(*row, vocabulary) for row in result.skipped_rows]
+            table = replace(table, frame=table.frame.drop(index=list(blocked)))
+            evaluation = self.evaluate(table)
+            new_headers, cells = plan_cell_writes(table, evaluation, vocabulary)
+        result.rows = len(evaluation)
+        result.new_notes = new_row_notes(table.frame, evaluation)
+        built, changed_tabs = plan_tabs(evaluation, self.today, config, vocabulary, snapshot.tabs)
+        log_rows = events.cycle_log_rows(evaluation, self.now_text, vocabulary)
+        result.escalations = sum(1 for row in log_rows if row[1] in (
+            vocabulary.label("events", "escalated_supervisor"), vocabulary.label("events", "escalated_manager")))
+        log_rows += skipped_log_rows(result.skipped_rows, snapshot.log_rows, self.now_text, vocabulary)
+        plan = WritePlan(
+            main_tab=snapshot.main_tab, new_headers=new_headers, cells=cells, tabs=changed_tabs,
+            log_tab=names.log, log_header=vocabulary.tab_layout("event_log"), log_rows=log_rows,
+        )
+        self.due = messages.due_messages(
+            evaluation=evaluation, log_rows=[*snapshot.log_rows, *log_rows], state=self.state, now=self.now_local,
+            config=config, center=center, vocabulary=vocabulary, skipped_rows=tuple(result.skipped_rows),
+        )
+        return plan, self.due
+
+    def emergencies(self) -> list[OutgoingMessage]:
+        """The 緊急 alerts due, as far as the cycle got: none before the rules ran."""
+        if self.due is not None:
+            return [m for m in self.due if m.kind == "emergency"]
+        if self.evaluation is None or self.state is None:
+            return []
+        try:
+            due = messages.due_messages(
+                evaluation=self.evaluation, log_rows=list(self.snapshot.log_rows), state=self.state,
+                now=self.now_local, config=self.config, center=self.center, vocabulary=self.vocabulary)
+        except Exception:  # the bug being reported may be right here; the error raised says so
+            return []
+        return [m for m in due if m.kind == "emergency"]
+
+    def send_emergencies_anyway(self, transport) -> None:
+        emergencies = self.emergencies()
+        if not emergencies or transport is None:
+            return
+        try:
+            deliver(emergencies, transport, self.state, self.now_text, self.vocabulary, self.config)
+        except Exception:  # the failure being raised is the one to report
+            pass
+
+
+def skipped_rows(frame: pd.DataFrame, blocked: dict[int, str], vocabulary: Vocabulary) -> list[tuple[int, str, str]]:
+    """(sheet row, the 記錄編號 the sheet holds or "", reason) of each blocked row, sheet order."""
+    ids = rules.cell_texts(frame["record_id"].reindex(sorted(blocked)))
+    return [(row, record_id, vocabulary.label("skipped", blocked[row]))
+            for row, record_id in zip(sorted(blocked), ids.tolist())]
+
+
+def skipped_line(row: int, record_id: str, reason: str, vocabulary: Vocabulary) -> str:
+    return vocabulary.label("skipped", "line", row=row, record_id=f" {record_id}" if record_id else "", reason=reason)
+
+
+def skipped_log_rows(skipped: list[tuple[int, str, str]], existing: list[list[Any]], now_text: str,
+                     vocabulary: Vocabulary) -> list[list[str]]:
+    """Event-log rows naming the skipped rows, each once: not again while the log already says so."""
+    label = vocabulary.label("events", "row_skipped")
+    logged = {(str(row[2] or ""), str(row[3] or "")) for row in existing if len(row) >= 4 and row[1] == label}
+    out = []
+    for row, record_id, reason in skipped:
+        detail = skipped_line(row, record_id, reason, vocabulary)
+        if (record_id, detail) not in logged:
+            out.append(events.log_row(now_text, vocabulary, "row_skipped", record_id, detail))
+    return out
 
 
 def _send_order(message: OutgoingMessage) -> int:

@@ -170,6 +170,7 @@ class _Context:
     config: Config
     today: int
     domain: str
+    skipped_rows: tuple = ()  # (sheet row, record id, reason) of rows the worker could not write
 
     @property
     def today_iso(self) -> str:
@@ -194,13 +195,16 @@ class _Context:
 
 
 def due_messages(*, evaluation: pd.DataFrame, log_rows: list[list[Any]], state: SentState,
-                 now: dt.datetime, config: Config, center: CenterConfig, vocabulary: Vocabulary) -> list[OutgoingMessage]:
+                 now: dt.datetime, config: Config, center: CenterConfig, vocabulary: Vocabulary,
+                 skipped_rows: tuple = ()) -> list[OutgoingMessage]:
     """Messages due at `now` (local time of the center) that the log does not show as sent.
 
     `evaluation` is rules.evaluate's result for this cycle; `log_rows` the event log including
-    this cycle's own rows (the digest lists the escalations since the last digest)."""
+    this cycle's own rows (the digest lists the escalations since the last digest);
+    `skipped_rows` the rows left out because their worker cells cannot be written (the digest
+    names them)."""
     today = now.date().toordinal()
-    ctx = _Context(evaluation, vocabulary, center, config, today, id_domain(config.mail.sender))
+    ctx = _Context(evaluation, vocabulary, center, config, today, id_domain(config.mail.sender), tuple(skipped_rows))
     due: list[OutgoingMessage] = []
     reopened = reopened_record_ids(log_rows)
     for kind, roles in ALERT_RECIPIENTS.items():
@@ -475,10 +479,18 @@ def _supervisor_digest(ctx: _Context, log_rows: list[list[Any]], state: SentStat
         seen.update(rows.loc[~already, "record_id"])
         sections.append(section)
     overview = [f"{section.title}：{ctx.label('mail', 'count', count=section.total)}" for section in sections]
+    if ctx.skipped_rows:
+        title = ctx.label("sections", "skipped_rows")
+        overview.append(f"{title}：{ctx.label('mail', 'count', count=len(ctx.skipped_rows))}")
+        sections.append(Table(
+            title, (ctx.label("mail", "col_row"), vocabulary.header("record_id"), ctx.label("mail", "col_reason")),
+            tuple((str(row), record_id, reason) for row, record_id, reason in ctx.skipped_rows[:SECTION_LIMIT]),
+            note=ctx.label("mail", "skipped_note"), text_from=2))
     subject = ctx.label("subjects", "supervisor_digest", center=ctx.center.name, date=ctx.today_iso)
     intro = ctx.label("mail", "supervisor_intro", center=ctx.center.name, date=ctx.today_iso)
     doc = _document(ctx, subject, "supervisor", intro, [action, *sections], overview)
-    listed = tuple(dict.fromkeys(row.record_id for section in (*groups, *sections) for row in section.rows))
+    listed = tuple(dict.fromkeys(row.record_id for section in (*groups, *sections) if isinstance(section, Section)
+                                 for row in section.rows))
     return ctx.message("supervisor_digest", ctx.today_iso, "supervisor", subject, doc, listed)
 
 

@@ -117,6 +117,7 @@ class Table:
     rows: tuple[tuple[str, ...], ...]
     swatches: tuple[str, ...] = ()  # a colour box before header cell i+1 (the chart's legend)
     note: str = ""
+    text_from: int | None = None  # columns from here on hold text that wraps; before, figures kept whole
 
 
 @dataclass(frozen=True)
@@ -265,12 +266,12 @@ def _h2(text: str, suffix: str = "", level: int = 2) -> str:
     return f"<h{level}>{_e(text)}{tail}</h{level}>"
 
 
-def _table(header_cells: list[str], body_rows: list[str], css_class: str = "", numbers_from: int | None = None,
+def _table(header_cells: list[str], body_rows: list[str], css_class: str = "", numbers: range = range(0),
            column_classes: tuple[str, ...] = ()) -> str:
-    """A table; header cells from position `numbers_from` on stand over numbers (right-aligned);
+    """A table; header cells at positions in `numbers` stand over figures (right-aligned);
     `column_classes` name the columns (their widths, in a fixed layout)."""
     def th(position: int, cell: str) -> str:
-        if numbers_from is not None and position >= numbers_from:
+        if position in numbers:
             return f'<th class="num">{cell}</th>'
         if position < len(column_classes):
             return f'<th class="{column_classes[position]}">{cell}</th>'
@@ -308,10 +309,11 @@ def _html_block(block, doc: Document) -> str:
         for position, cell in enumerate(block.header):
             swatch = _swatch(block.swatches[position - 1]) if 0 < position <= len(block.swatches) else ""
             header.append(swatch + _e(cell))
-        rows = ["<tr>" + "".join(_figure_cell(position, cell) for position, cell in enumerate(row)) + "</tr>"
+        text_from = block.text_from if block.text_from is not None else len(block.header)
+        rows = ["<tr>" + "".join(_figure_cell(position, cell, text_from) for position, cell in enumerate(row)) + "</tr>"
                 for row in block.rows]
         out = [_h2(block.title)] if block.title else []
-        out.append(_table(header, rows, "figures", numbers_from=1))
+        out.append(_table(header, rows, "figures", numbers=range(1, text_from)))
         if block.note:
             out.append(f'<p class="muted">{_e(block.note)}</p>')
         return "\n".join(out)
@@ -337,10 +339,13 @@ def _swatch(color: str) -> str:
             f'background:{_e(color)}"></span>')
 
 
-def _figure_cell(position: int, cell: str) -> str:
-    # The first column names the figure; the others are numbers (or "—"), kept on one line.
+def _figure_cell(position: int, cell: str, text_from: int) -> str:
+    """The first column names the row; then figures (numbers, ids, "—") kept on one line, right
+    aligned; from `text_from` on, text that wraps."""
     if position == 0:
         return f'<td class="name">{_e(cell)}</td>'
+    if position >= text_from:
+        return f"<td>{_e(cell)}</td>"
     return f'<td class="num"><span class="nb">{_e(cell)}</span></td>'
 
 

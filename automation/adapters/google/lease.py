@@ -50,7 +50,7 @@ import datetime as dt
 import logging
 import uuid
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable
+from typing import Callable, Protocol
 
 from ...errors import AutomationError
 from ...logs import event_record
@@ -58,14 +58,8 @@ from .. import locks
 from ..locks import Holder, LeaseLostError, LockOwner, SheetHeldError, lease_is_stale
 from ..ports import Lease, SheetLock
 from . import batch
+from .layout import LEASE_ID, LEASE_KEY, LeaseRecord, SheetLayout
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .backend import GoogleSheetsBackend
-
-LEASE_KEY = "reception-worker.lease"
-# The record's fixed metadataId: the first 31 bits of SHA-256("reception-worker.lease"). Fixed, so
-# that two workers creating it at once collide (one batch is refused) instead of both succeeding.
-LEASE_ID = 1278818435
 KEPT_LEASE_INTERVALS = 6
 REFRESH_WHEN_LEFT_INTERVALS = 2.5
 # The expiry of a released record: long past on every clock, however far off.
@@ -78,26 +72,23 @@ DEFAULT_CLOCK: Callable[[], dt.datetime] = locks.utc_now
 log = logging.getLogger("automation.google")
 
 
-@dataclass(frozen=True)
-class LeaseRecord:
-    """A lease record as found on the sheet (or as this process last wrote it)."""
+class LeasedSheet(Protocol):
+    """What the lease needs of the spreadsheet it guards (backend.GoogleSheetsBackend)."""
 
-    metadata_id: int
-    value: str
+    center: str
+    key: str
+    timezone: dt.tzinfo | None
+    lease_interval: dt.timedelta
 
-    @property
-    def holder(self) -> Holder | None:
-        return Holder.from_json(self.value)
+    def clock(self) -> dt.datetime: ...
 
+    def fetch_layout_for_lease(self) -> SheetLayout: ...
 
-def find_record(developer_metadata: list[dict]) -> LeaseRecord | None:
-    """The lease record among a spreadsheet's developer metadata: the one at LEASE_ID, where the
-    worker writes it; failing that (written by hand, or by another version), the lowest id."""
-    found = [item for item in developer_metadata if item.get("metadataKey") == LEASE_KEY]
-    if not found:
-        return None
-    chosen = min(found, key=lambda item: (int(item.get("metadataId", 0)) != LEASE_ID, int(item.get("metadataId", 0))))
-    return LeaseRecord(int(chosen["metadataId"]), str(chosen.get("metadataValue", "")))
+    def attach_lease(self, lease: "GoogleLease") -> None: ...
+
+    def detach_lease(self, lease: "GoogleLease") -> None: ...
+
+    def send_lease(self, *, live: bool) -> None: ...
 
 
 def released(holder: Holder) -> Holder:
@@ -148,7 +139,7 @@ class Fence:
 class GoogleSheetLock(SheetLock):
     """`locks.SheetLock` of a Google spreadsheet (see the module docstring)."""
 
-    def __init__(self, backend: "GoogleSheetsBackend", *, alive: Callable[[int], bool] = locks.process_alive):
+    def __init__(self, backend: LeasedSheet, *, alive: Callable[[int], bool] = locks.process_alive):
         self.backend = backend
         self.alive = alive
         self.last_takeover: tuple[Holder, str] | None = None  # (previous holder, why stale), for logs
@@ -322,7 +313,7 @@ class GoogleLease(Lease):
             self.on_sheet = False
             backend.detach_lease(self)
 
-    def rebind(self, backend: "GoogleSheetsBackend") -> None:
+    def rebind(self, backend: LeasedSheet) -> None:
         """Serve rebuilt the center's backend (config reloaded): fence that one's writes."""
         if backend is self.lock.backend or self.released:
             return

@@ -26,6 +26,7 @@ from ...vocabulary import Vocabulary, normalize_text
 from ..ports import Layout
 from . import batch
 from .http import CredentialsRefused, GoogleUnreachable
+from .session import SpreadsheetSession, WriteBatch
 
 # How the worker's protections and rule are recognised (either spelling: `language` may change).
 PREFIXES = ("【接待記錄自動化】", "【接待记录自动化】")
@@ -46,27 +47,27 @@ WORDS = {
 }
 
 
-def initialize(backend, layout: Layout) -> list[str]:
+def initialize(session: SpreadsheetSession, layout: Layout, service_account: str) -> list[str]:
+    """Create or upgrade the spreadsheet (`service_account`: the worker's own Google account,
+    which every protection keeps as an editor); returns the changes in words."""
     try:
-        return _initialize(backend, layout)
+        return _initialize(session, layout, service_account)
     except (APIError, PermissionError, GoogleUnreachable, CredentialsRefused) as error:
-        raise backend.translator.translate(error, writing=True) from None
+        raise session.translator.translate(error, writing=True) from None
     finally:
-        backend._layout = None  # protections and rules changed: read the layout afresh next time
+        session.forget_layout()  # protections and rules changed: read the layout afresh next time
 
 
 def _language(layout: Layout) -> str:
     return "zh-Hans" if layout.main_title == Vocabulary("zh-Hans").main_tab_title else "zh-Hant"
 
 
-def _initialize(backend, layout: Layout) -> list[str]:
-    from .backend import _Batch
-
+def _initialize(session: SpreadsheetSession, layout: Layout, service_account: str) -> list[str]:
     language = _language(layout)
     words = WORDS[language]
     vocabulary = Vocabulary(language)
-    sheet = backend._fetch_layout()
-    work = _Batch()
+    sheet = session.fetch_layout()
+    work = WriteBatch()
     requests = work.phases[0]
     changes: list[str] = []
 
@@ -83,8 +84,8 @@ def _initialize(backend, layout: Layout) -> list[str]:
         validations: list[Any] = []
     else:
         main_id, main_title, grid_columns, frozen = main.sheet_id, main.title, main.columns, main.frozen_rows
-        answer = backend._call(lambda: backend.http.values_batch_get(
-            backend.key, [batch.quote_title(main.title)], params={"valueRenderOption": "UNFORMATTED_VALUE"}))
+        answer = session.call(lambda: session.http.values_batch_get(
+            session.key, [batch.quote_title(main.title)], params={"valueRenderOption": "UNFORMATTED_VALUE"}))
         values = answer.get("valueRanges", [{}])[0].get("values", [])
         header = [normalize_text(v) for v in (values[0] if values else [])]
         while header and not header[-1]:
@@ -108,7 +109,7 @@ def _initialize(backend, layout: Layout) -> list[str]:
             grid_columns = column
         if added:
             requests.append(batch.header_cells(main_id, column - len(added), added))
-        validations = _first_row_validations(backend, main) if main.rows >= 2 else []
+        validations = _first_row_validations(session, main) if main.rows >= 2 else []
     if frozen < 1:
         requests.append({"updateSheetProperties": {"properties": {"sheetId": main_id, "gridProperties": {
             "frozenRowCount": 1}}, "fields": "gridProperties.frozenRowCount"}})
@@ -153,7 +154,7 @@ def _initialize(backend, layout: Layout) -> list[str]:
         tabs[title] = sheet_id
         changes.append(f"新增分頁「{title}」")
 
-    wanted = _wanted_protections(layout, words, positions, header_of, main_id, tabs, backend.client_email)
+    wanted = _wanted_protections(layout, words, positions, header_of, main_id, tabs, service_account)
     existing = [p for tab in sheet.tabs.values() for p in tab.protected
                 if str(p.get("description", "")).startswith(PREFIXES)]
     matched: set[int] = set()
@@ -178,13 +179,13 @@ def _initialize(backend, layout: Layout) -> list[str]:
             changes.append(f"移除過時的保護範圍「{stale.get('description', '')}」")
 
     if requests:
-        backend._send(sheet, work)
+        session.send(sheet, work)
     return changes
 
 
-def _first_row_validations(backend, main) -> list[Any]:
+def _first_row_validations(session: SpreadsheetSession, main) -> list[Any]:
     """The data validation of each cell of row 2 (what a column's drop-down looks like)."""
-    answer = backend._call(lambda: backend.http.fetch_sheet_metadata(backend.key, params={
+    answer = session.call(lambda: session.http.fetch_sheet_metadata(session.key, params={
         "ranges": [f"{batch.quote_title(main.title)}!2:2"],
         "fields": "sheets(data(rowData(values(dataValidation))))"}))
     try:

@@ -1,0 +1,90 @@
+"""What `spreadsheets.get` tells the worker about a spreadsheet, parsed (no cell values): its
+tabs (ids, titles, grid sizes, frozen rows, protections, conditional formats) and the developer
+metadata the worker keeps on it — the write marker and the lease record (lease.py). Pure."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from ..locks import Holder
+
+MARKER_KEY = "reception-worker.last-write"
+LAYOUT_FIELDS = ("sheets(properties(sheetId,title,index,gridProperties),protectedRanges,conditionalFormats),"
+                 "developerMetadata(metadataId,metadataKey,metadataValue,location(locationType))")
+LEASE_KEY = "reception-worker.lease"
+# The record's fixed metadataId: the first 31 bits of SHA-256("reception-worker.lease"). Fixed, so
+# that two workers creating it at once collide (one batch is refused) instead of both succeeding.
+LEASE_ID = 1278818435
+
+
+@dataclass(frozen=True)
+class LeaseRecord:
+    """A lease record as found on the sheet (or as this process last wrote it)."""
+
+    metadata_id: int
+    value: str
+
+    @property
+    def holder(self) -> Holder | None:
+        return Holder.from_json(self.value)
+
+
+def find_record(developer_metadata: list[dict]) -> LeaseRecord | None:
+    """The lease record among a spreadsheet's developer metadata: the one at LEASE_ID, where the
+    worker writes it; failing that (written by hand, or by another version), the lowest id."""
+    found = [item for item in developer_metadata if item.get("metadataKey") == LEASE_KEY]
+    if not found:
+        return None
+    chosen = min(found, key=lambda item: (int(item.get("metadataId", 0)) != LEASE_ID, int(item.get("metadataId", 0))))
+    return LeaseRecord(int(chosen["metadataId"]), str(chosen.get("metadataValue", "")))
+
+
+@dataclass
+class Tab:
+    sheet_id: int
+    title: str
+    index: int
+    rows: int
+    columns: int
+    frozen_rows: int = 0
+    protected: list[dict] = field(default_factory=list)
+    conditional: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class SheetLayout:
+    """What `spreadsheets.get` told us about the spreadsheet (no cell values)."""
+
+    tabs: dict[str, Tab]
+    marker_id: int | None = None
+    marker_value: str | None = None
+    lease: LeaseRecord | None = None  # the worker lease's record (lease.py)
+
+    @classmethod
+    def parse(cls, metadata: dict) -> "SheetLayout":
+        tabs = {}
+        for sheet in metadata.get("sheets", []):
+            properties = sheet.get("properties", {})
+            grid = properties.get("gridProperties", {})
+            tab = Tab(
+                sheet_id=int(properties.get("sheetId", 0)), title=properties.get("title", ""),
+                index=int(properties.get("index", 0)), rows=int(grid.get("rowCount", 0)),
+                columns=int(grid.get("columnCount", 0)), frozen_rows=int(grid.get("frozenRowCount", 0)),
+                protected=list(sheet.get("protectedRanges", [])), conditional=list(sheet.get("conditionalFormats", [])),
+            )
+            tabs[tab.title] = tab
+        layout = cls(tabs)
+        for item in metadata.get("developerMetadata", []):
+            if item.get("metadataKey") == MARKER_KEY:
+                layout.marker_id, layout.marker_value = int(item["metadataId"]), item.get("metadataValue")
+        layout.lease = find_record(metadata.get("developerMetadata", []))
+        return layout
+
+    def new_sheet_id(self, taken: set[int]) -> int:
+        used = {tab.sheet_id for tab in self.tabs.values()} | taken
+        while True:
+            candidate = secrets.randbelow(2**31 - 2) + 1
+            if candidate not in used:
+                taken.add(candidate)
+                return candidate

@@ -1,0 +1,231 @@
+"""One Google spreadsheet as the worker talks to it: the layout kept between cycles, Google's
+errors translated, and every `spreadsheets.batchUpdate` sent with its write marker and, while a
+lease is attached, the lease's compare-and-swap (see backend.py and lease.py for why).
+
+The layer between the HTTP client (http.py, client.py) and what uses a spreadsheet: the cycle's
+reads and writes (backend.py), `init` (setup.py), the worker lease (lease.py). Each of those calls
+the public methods here; none reaches into another.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from gspread.exceptions import APIError
+from gspread.urls import SPREADSHEET_BATCH_UPDATE_URL
+
+from ...logs import event_record
+from . import batch
+from .client import ErrorTranslator
+from .http import CredentialsRefused, GoogleUnreachable
+from .layout import LAYOUT_FIELDS, MARKER_KEY, LeaseRecord, SheetLayout, Tab
+
+log = logging.getLogger("automation.google")
+JSON_HEADERS = {"Content-Type": "application/json; charset=UTF-8"}
+
+
+class Fencing(Protocol):
+    """What a sent batch needs of the lease attached to the spreadsheet (lease.GoogleLease)."""
+
+    keeps: bool
+
+    def observe(self, record: LeaseRecord | None) -> None: ...
+
+    def fence(self, *, live: bool, release_only: bool = False): ...
+
+    def applied(self, fence) -> None: ...
+
+    def reserve_bytes(self) -> int: ...
+
+
+@dataclass
+class WriteBatch:
+    """A write being built: request phases (worker cells, summary tabs, log rows) and what
+    the cached layout must learn once it is applied."""
+
+    phases: list[list[dict]] = field(default_factory=lambda: [[], [], []])
+    new_tabs: list[Tab] = field(default_factory=list)
+    grown: dict[str, tuple[int, int]] = field(default_factory=dict)  # title → (rows, columns)
+    renamed: dict[str, str] = field(default_factory=dict)  # old title → new title
+    sheet_ids: set[int] = field(default_factory=set)
+
+
+class SpreadsheetSession:
+    """The spreadsheet `key` reached through `http`: layout cache, errors, batches, lease fence.
+
+    Not meant to be shared by two threads at once (one center, one cycle at a time)."""
+
+    def __init__(self, *, center: str, key: str, http, translator: ErrorTranslator,
+                 max_body_bytes: int = batch.MAX_BODY_BYTES):
+        self.center = center
+        self.key = key
+        self.http = http
+        self.translator = translator
+        self.max_body_bytes = max_body_bytes
+        self.layout: SheetLayout | None = None  # as last fetched, and taught by our own writes
+        self.layout_fresh = False  # the cached layout was fetched for this cycle (by the lease)
+        self.layout_fetches = 0
+        self.lease: Fencing | None = None  # fences every batchUpdate while attached
+        # Whether the service keeps developer metadata (write marker, lease): None until the
+        # first write tells; False on a stand-in without it, where writes go without both.
+        self.metadata_supported: bool | None = None
+
+    # --- layout ------------------------------------------------------------------------------
+    def layout_now(self) -> tuple[SheetLayout, bool]:
+        if self.layout is not None:
+            fresh, self.layout_fresh = self.layout_fresh, False
+            return self.layout, fresh
+        return self.fetch_layout(), True
+
+    def fetch_layout(self) -> SheetLayout:
+        metadata = self.call(lambda: self.http.fetch_sheet_metadata(
+            self.key, params={"includeGridData": "false", "fields": LAYOUT_FIELDS}))
+        self.layout_fetches += 1
+        self.layout = SheetLayout.parse(metadata)
+        if self.lease is not None:
+            self.lease.observe(self.layout.lease)
+        return self.layout
+
+    def forget_layout(self) -> None:
+        """Fetch the layout afresh next time (protections or rules changed behind the cache)."""
+        self.layout = None
+
+    # --- errors ------------------------------------------------------------------------------
+    def call(self, action, *, writing: bool = False):
+        try:
+            return action()
+        except (APIError, PermissionError, GoogleUnreachable, CredentialsRefused) as error:
+            raise self.translator.translate(error, writing=writing) from None
+
+    def with_fresh_layout_retry(self, attempt) -> None:
+        """Run a write; when Google refuses it as invalid (400: a tab added, renamed or deleted,
+        a grid resized since the layout was fetched — the batch was not applied), fetch the
+        layout and build the write again, once."""
+        for number in (1, 2):
+            layout, _ = self.layout_now()
+            try:
+                attempt(layout)
+                return
+            except APIError as error:
+                self.layout = None
+                if number == 1 and status_of(error) == 400:
+                    continue
+                raise self.translator.translate(error, writing=True) from None
+            except (PermissionError, GoogleUnreachable, CredentialsRefused) as error:
+                self.layout = None
+                raise self.translator.translate(error, writing=True) from None
+            except BaseException:
+                self.layout = None
+                raise
+
+    # --- the worker lease (lease.py) ---------------------------------------------------------
+    def fetch_layout_for_lease(self) -> SheetLayout:
+        """Read the layout now, for the lease's check; the next `read()` uses it as it is."""
+        layout = self.fetch_layout()
+        self.layout_fresh = True
+        return layout
+
+    def attach_lease(self, lease: Fencing) -> None:
+        if self.metadata_supported is not False:  # no lease where no record can be kept
+            self.lease = lease
+
+    def detach_lease(self, lease: Fencing) -> None:
+        if self.lease is lease:
+            self.lease = None
+
+    def send_lease(self, *, live: bool) -> None:
+        """A batchUpdate carrying only the lease: take or refresh it (`live`), or give it up."""
+        if self.metadata_supported is False:
+            return
+        mode = "live" if live else "release"
+        self.with_fresh_layout_retry(lambda layout: self.send(layout, WriteBatch(), lease_only=mode))
+
+    # --- writing -----------------------------------------------------------------------------
+    def send(self, layout: SheetLayout, work: WriteBatch, *, lease_only: str = "") -> None:
+        """Send the batch (split only when it would exceed the size limit), each body carrying
+        the write marker and, while a lease is attached, its compare-and-swap at the front
+        (lease.py): to our live record while the lease is kept (serve) and between the bodies
+        of a split batch, else to a released one. `lease_only` ("live" / "release"): a body with
+        the lease's swap alone. Then teach the cached layout what changed."""
+        encoded = [[batch.encode(r) for r in phase] for phase in work.phases]
+        url = SPREADSHEET_BATCH_UPDATE_URL % self.key
+        lease = self.lease
+        reserve = 600 + (lease.reserve_bytes() if lease is not None else 0)
+        bodies = batch.split_bodies(encoded, self.max_body_bytes, reserve=reserve)
+        if lease_only:
+            bodies = [[]] if lease is not None else []
+        for number, parts in enumerate(bodies):
+            if self.metadata_supported is False:
+                if parts:
+                    self.http.request("post", url, data=batch.body(parts), headers=JSON_HEADERS)
+                continue
+            fence = None
+            if lease is not None:
+                last = number == len(bodies) - 1
+                live = lease_only == "live" or (not lease_only and (lease.keeps or not last))
+                fence = lease.fence(live=live, release_only=lease_only == "release")
+                if fence is None:
+                    continue  # nothing of ours to give up
+            nonce = secrets.token_hex(12)
+            marker_id = layout.marker_id or secrets.randbelow(2**31 - 2) + 1
+            marker = batch.marker_request(MARKER_KEY, marker_id, nonce, exists=layout.marker_id is not None)
+            fenced = fence.encoded() if fence is not None else []
+            try:
+                self.http.request("post", url, data=batch.body([batch.encode(marker), *fenced, *parts]),
+                                  headers=JSON_HEADERS,
+                                  already_applied=lambda nonce=nonce: self.fetch_layout().marker_value == nonce)
+            except APIError as error:
+                if not self._refuses_developer_metadata(error):
+                    raise
+                if parts:
+                    self.http.request("post", url, data=batch.body(parts), headers=JSON_HEADERS)
+                self._without_developer_metadata()
+                continue
+            self.metadata_supported = True
+            layout.marker_id, layout.marker_value = marker_id, nonce
+            if fence is not None:
+                lease.applied(fence)
+                layout.lease = fence.record_after
+        self._learn(layout, work)
+
+    def _refuses_developer_metadata(self, error: APIError) -> bool:
+        """A first write refused as invalid (400) on a spreadsheet that holds no developer
+        metadata at all: the service takes no developer metadata (a Sheets API stand-in that
+        lacks it). On Google, a refused lease swap leaves another worker's record behind, and a
+        stale layout is refused again without the metadata, so neither is mistaken for this."""
+        if self.metadata_supported is not None or status_of(error) != 400:
+            return False
+        fresh = self.fetch_layout()
+        return fresh.marker_id is None and fresh.lease is None
+
+    def _without_developer_metadata(self) -> None:
+        """Carry on without the write marker and the lease, and say so once."""
+        self.metadata_supported = False
+        self.lease = None
+        event_record(log, logging.WARNING, "no_developer_metadata",
+                     f"服務中心「{self.center}」：試算表服務不接受開發者中繼資料（developer metadata），"
+                     f"寫入照常，但無法為此試算表加鎖：請勿讓兩個程序同時處理它")
+
+    def _learn(self, layout: SheetLayout, work: WriteBatch) -> None:
+        """The cached layout after a successful write, without asking Google again."""
+        for old, new in work.renamed.items():
+            tab = layout.tabs.pop(old, None)
+            if tab is not None:
+                tab.title = new
+                layout.tabs[new] = tab
+        for tab in work.new_tabs:
+            layout.tabs.setdefault(tab.title, tab)
+        for title, (rows, columns) in work.grown.items():
+            if title in layout.tabs:
+                layout.tabs[title].rows = max(layout.tabs[title].rows, rows)
+                layout.tabs[title].columns = max(layout.tabs[title].columns, columns)
+        self.layout = layout
+
+
+def status_of(error: APIError) -> int:
+    """The HTTP status of Google's refusal (0 when it carries none)."""
+    response = error.response
+    return int(response.status_code or 0) if response is not None else 0
