@@ -9,11 +9,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import sys
+from pathlib import Path
 
 from .. import logs, wiring
 from ..config import Config
-from ..errors import AutomationError
+from ..errors import AutomationError, DeliveryError
 from . import one_center
+from .wording import say
 from .all_centers import CycleRunner, center_lease
 
 EXIT_OK = 0
@@ -21,12 +23,14 @@ EXIT_OK = 0
 
 # out/err default to the sys streams as they are at call time (not at import time), so a caller
 # that redirects them (an embedding program, a test) sees the output.
-def run_once(config: Config, now: dt.datetime, dry_run: bool, out=None, err=None, *, shard=None) -> int:
+def run_once(config: Config, now: dt.datetime, dry_run: bool, out=None, err=None, *, shard=None,
+             preview: Path | None = None) -> int:
     """One cycle over every center (of `shard`); the worst exit code wins, after every center ran.
 
     Centers are handled concurrently (`[schedule] workers`, see all_centers.py), each under
     its sheet's lease; their lines are printed in config order. On a terminal, with several
-    centers, a progress line on stderr shows how far the cycle got."""
+    centers, a progress line on stderr shows how far the cycle got. With `preview` (a dry run
+    only), every message that would go out is written as an .eml file into that folder."""
     out, err = out or sys.stdout, err or sys.stderr
     runner = CycleRunner(config, command="run", shard=shard)
     progress = logs.ProgressLine(err) if logs.wants_progress(err, len(runner.centers())) else None
@@ -38,6 +42,8 @@ def run_once(config: Config, now: dt.datetime, dry_run: bool, out=None, err=None
             if progress:
                 progress.clear()
             worst = max(worst, print_outcome(outcome, dry_run, out, err))
+            if preview is not None and outcome.result is not None:
+                worst = max(worst, write_preview(outcome.result.preview, preview, config, now, out, err))
             if progress:
                 out.flush()
                 progress.redraw()
@@ -54,6 +60,23 @@ def run_once(config: Config, now: dt.datetime, dry_run: bool, out=None, err=None
         if progress:
             progress.finish()
     return worst
+
+
+def write_preview(due: list, folder: Path, config: Config, now: dt.datetime, out, err) -> int:
+    """Write each message of a dry run into `folder` as the outbox would (nothing sent or logged)."""
+    from ..adapters.mime import build_email
+    from ..adapters.outbox import OutboxTransport
+
+    outbox = OutboxTransport(folder)
+    try:
+        paths = [outbox.send(build_email(message, config.mail.sender, now)) for message in due]
+    except DeliveryError as error:
+        print(f"錯誤：{error.reason}", file=err)
+        return error.exit_code
+    print(f"  {say(config.language, 'preview_written', count=len(paths), folder=folder)}", file=out)
+    for path in paths:
+        print(f"    {path.name}", file=out)
+    return EXIT_OK
 
 
 def print_outcome(outcome, dry_run: bool, out, err) -> int:

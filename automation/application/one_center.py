@@ -52,6 +52,9 @@ class CenterResult:
     # (sheet row, record id or "", reason) for rows left out because their worker cells cannot be written.
     skipped_rows: list[tuple[int, str, str]] = field(default_factory=list)
     skipped_lines: list[str] = field(default_factory=list)  # the same, as sentences naming each row
+    # A dry run's messages, as they would go out (`run --dry-run --preview DIR` writes them).
+    preview: list[OutgoingMessage] = field(default_factory=list)
+    failure_reasons: list[str] = field(default_factory=list)  # why messages could not be sent, each once
 
 
 def tab_names(vocabulary: Vocabulary) -> TabNames:
@@ -153,6 +156,7 @@ def run_center(center: CenterConfig, config: Config, now: dt.datetime, backend: 
         plan, due = cycle.plan(snapshot)
         if dry_run:
             cycle.result.dry_run_lines = describe_plan(plan, snapshot.header, due)
+            cycle.result.preview = sorted(due, key=_send_order)
             cycle.result.cells_written = len(plan.cells)
             cycle.result.seconds = monotonic() - started
             return cycle.result
@@ -175,14 +179,16 @@ def run_center(center: CenterConfig, config: Config, now: dt.datetime, backend: 
 
     vocabulary, names = config.vocabulary, cycle.names
     record_rows, sent, failed = deliver(sorted(due, key=_send_order), transport, cycle.state, cycle.now_text,
-                                        vocabulary, config)
+                                        vocabulary, config, result.failure_reasons)
     if record_rows:
         backend.append_log(names.log, vocabulary.tab_layout("event_log"), record_rows)
         result.log_rows += len(record_rows)
     result.messages_sent, result.messages_failed = sent, failed
     if failed:
         result.exit_code = DeliveryError.exit_code
-        result.error = f"{failed} 封郵件未能發送，下次運行重試（原因見「{names.log}」分頁）"
+        # The run's own output names the cause, not only the event log.
+        reasons = "；".join(result.failure_reasons)
+        result.error = f"{failed} 封郵件未能發送（{reasons}），下次運行重試（記錄見「{names.log}」分頁）"
     result.seconds = monotonic() - started
     return result
 
@@ -296,13 +302,14 @@ def _send_order(message: OutgoingMessage) -> int:
 
 
 def deliver(due: list[OutgoingMessage], transport: Transport, state: messages.SentState, now_text: str,
-            vocabulary: Vocabulary, config: Config) -> tuple[list[list[str]], int, int]:
+            vocabulary: Vocabulary, config: Config, reasons: list[str] | None = None) -> tuple[list[list[str]], int, int]:
     """Send each message; returns (event-log rows to append, sent count, failed count).
 
     One connection serves the whole batch. When it cannot be opened (server down, login refused,
     certificate not trusted) every message fails with that reason, without one more attempt
     each. A failure is logged only the first time that message fails (its Message-ID is not yet
-    among the logged failures); a message that goes out is logged as sent."""
+    among the logged failures); a message that goes out is logged as sent. Each distinct reason
+    of a failure is added to `reasons`."""
     from ..adapters.mime import build_email  # the MIME rendering is the transport side's
 
     rows: list[list[str]] = []
@@ -323,6 +330,8 @@ def deliver(due: list[OutgoingMessage], transport: Transport, state: messages.Se
                 transport.send(build_email(message, config.mail.sender, sent_at))
             except DeliveryError as error:
                 failed += 1
+                if reasons is not None and error.reason not in reasons:
+                    reasons.append(error.reason)
                 if message.message_id not in state.failed_ids:
                     state.failed_ids.add(message.message_id)
                     rows.append(messages.failed_log_row(message, error.reason, now_text, vocabulary))
