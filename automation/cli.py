@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             return run_demo(Path(args.dir))
         setup_command_logging(args.command, log_format)
         config = load_config(args.config)
+        logs.use_timezone(config.timezone)
         if config.mail.password_env:
             logs.register_secret(os.environ.get(config.mail.password_env))
         shard = Shard.parse(args.shard) if args.shard else None

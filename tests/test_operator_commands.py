@@ -179,3 +179,43 @@ def test_demo_run_again_keeps_an_edited_config_and_lists_only_this_runs_mails(tm
     assert listed and all("20260310" in line for line in listed)  # not the first run's 2026-03-09 mails
     hint = [line for line in again.getvalue().splitlines() if "再次運行" in line][0]
     assert "--config" in hint and os.path.isabs(hint.split("--config ")[1].strip().strip("'"))
+
+
+# ----- logs ------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def shanghai_logs():
+    from automation import logs
+    from zoneinfo import ZoneInfo
+
+    logs.use_timezone(ZoneInfo("Asia/Shanghai"))
+    yield logs
+    logs.use_timezone(None)
+
+
+def test_log_times_are_the_configured_local_time_with_its_offset(shanghai_logs):
+    import logging
+
+    record = logging.LogRecord("automation", logging.INFO, __file__, 1, "錦繡花園服務中心：讀取 28 行", None, None)
+    record.created = 1_780_000_000.0  # 2026-05-28 20:26:40 UTC
+    line = shanghai_logs.TextFormatter().format(record)
+    assert line.startswith("2026-05-29 04:26:40+08:00 信息 ")
+
+
+def test_a_second_serve_says_once_that_another_worker_holds_the_sheet(tmp_path):
+    from tests.ops_support import ServeProcess, make_workbook
+    from tests.ops_support import write_config as write_ops_config
+    from tests.test_locks import holder_process
+
+    workbook = make_workbook(tmp_path / "good.xlsx")
+    config = write_ops_config(tmp_path, [("錦繡花園服務中心", "good.xlsx")], interval=5)
+    holder = holder_process(workbook, command="serve")
+    try:
+        with ServeProcess(config, "2026-03-10T08:20:00+08:00") as serve:
+            serve.wait_for(event="cycle_done", count=3)
+            assert serve.stop() == 0
+        naming = [line for line in serve.lines if f"進程 {holder.pid}" in line]
+        assert len(naming) == 1, naming
+    finally:
+        holder.kill()
+        holder.wait()
