@@ -16,6 +16,9 @@ from .application.commands import EXIT_OK, init_all, run_once
 from .config import Config, load_config
 from .errors import AutomationError, ConfigError
 
+NOW_YEARS = (1900, 9999)  # SPEC 6: a --now outside these years is a usage error
+NOW_TOLERANCE = dt.timedelta(hours=1)  # SPEC 5: a --now farther than this from the clock is said
+
 
 # argparse's own English, as a Chinese interface says it (SPEC 5.1). argparse takes its words from
 # gettext, which has no Chinese catalogue installed, so the texts are translated on their way out.
@@ -117,7 +120,27 @@ def parse_now(text: str | None, config: Config) -> dt.datetime:
         raise ConfigError(f"--now {text!r} 不是 ISO 時間，例如 2026-11-27T09:00 或 2026-11-27T09:00+08:00") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=config.timezone)
+    try:
+        local = moment.astimezone(config.timezone)
+    except OverflowError:
+        local = None
+    if local is None or not NOW_YEARS[0] <= local.year <= NOW_YEARS[1] or local.date() >= dt.date.max:
+        raise ConfigError(f"--now {text!r} 超出可用範圍：應在 {NOW_YEARS[0]}-01-01 到 {NOW_YEARS[1]}-12-30 之間"
+                          f"（例如 2026-11-27T09:00）")
     return moment
+
+
+def warn_if_now_is_far(now: dt.datetime, clock: dt.datetime, config: Config, dry_run: bool) -> None:
+    """SPEC 5: a --now more than an hour from the real clock, without --dry-run, records digests
+    and escalations that stand afterwards: say so before the run starts, naming both times."""
+    if dry_run or abs(now - clock) <= NOW_TOLERANCE:
+        return
+    shown = "%Y-%m-%d %H:%M %z"
+    now_text = now.astimezone(config.timezone).strftime(shown)
+    clock_text = clock.astimezone(config.timezone).strftime(shown)
+    logs.event_record(logging.getLogger("automation.cli"), logging.WARNING, "now_far_from_clock",
+                      config.vocabulary.label("output", "now_far_from_clock", now=now_text, clock=clock_text),
+                      now=now.isoformat(), clock=clock.isoformat())
 
 
 class _Discard:
@@ -167,7 +190,10 @@ def main(argv: list[str] | None = None) -> int:
             err = _Discard() if log_format == "json" else None
             if args.preview and not args.dry_run:
                 raise ConfigError("--preview 只能與 --dry-run 同用：它把將要發出的郵件寫進資料夾，不發送")
-            return run_once(config, parse_now(args.now, config), args.dry_run, err=err, shard=shard,
+            now = parse_now(args.now, config)
+            if args.now is not None:
+                warn_if_now_is_far(now, dt.datetime.now(config.timezone), config, args.dry_run)
+            return run_once(config, now, args.dry_run, err=err, shard=shard,
                             preview=Path(args.preview) if args.preview else None)
         if args.command == "test-mail":
             from .application.mail_check import send_test_mail

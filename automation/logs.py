@@ -24,7 +24,7 @@ import sys
 import threading
 from typing import Any, Iterable, TextIO
 
-from .domain.privacy import mask_phone
+from .domain.privacy import mask_phones_in_text
 
 LOGGER_NAME = "automation"
 LOG_FORMATS = ("text", "json")
@@ -40,8 +40,6 @@ logging.getLogger(LOGGER_NAME).addHandler(logging.NullHandler())
 # pids and counts do not match: they do not start with 1[3-9] followed by 9 more digits or with 0.
 # Boundaries are ASCII letters and digits only: Chinese text runs straight into a number
 # ("致電13812345678"), and a Unicode \w boundary would let that phone through.
-_MOBILE = re.compile(r"(?<![0-9A-Za-z_.])(?:\+?86[-\s]?)?1[3-9]\d(?:[-\s]?\d{4}){2}(?![0-9A-Za-z_])")
-_LANDLINE = re.compile(r"(?<![0-9A-Za-z_.:-])\(?0\d{2,3}\)?[-\s]?\d{7,8}(?![0-9A-Za-z_:])")
 _PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.S)
 _KEY_FIELD = re.compile(r"""(["']?(?:private_key|private_key_id|client_secret|password|passwd|secret|"""
                         r"""access_token|refresh_token|id_token|api_key|apikey)["']?\s*[:=]\s*)"""
@@ -75,10 +73,6 @@ def register_secrets_from_environment(environ: dict[str, str] | None = None) -> 
             register_secret(value)
 
 
-def _mask_match(match: re.Match) -> str:
-    return mask_phone(match.group(0))
-
-
 def redact(text: str) -> str:
     """`text` without registered secrets, keys, tokens and with phones masked."""
     if not text:
@@ -94,9 +88,7 @@ def redact(text: str) -> str:
     text = _GOOGLE_TOKEN.sub(SECRET_MARK, text)
     text = _URL_QUERY_SECRET.sub(lambda m: m.group(1) + SECRET_MARK, text)
     text = _URL_PASSWORD.sub(lambda m: m.group(1) + SECRET_MARK + m.group(2), text)
-    text = _MOBILE.sub(_mask_match, text)
-    text = _LANDLINE.sub(_mask_match, text)
-    return text
+    return mask_phones_in_text(text)
 
 
 def _redact_value(value: Any) -> Any:

@@ -6,7 +6,9 @@ cannot be used is left exactly as it was: its file's bytes are compared before a
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import logging
 import subprocess
 import sys
 import zipfile
@@ -16,7 +18,7 @@ import openpyxl
 import pytest
 
 from tests.workbooks import (
-    MAIN_HANT, SHUFFLED_HANT, build_workbook, records, row, run_at, run_cli, write_config,
+    MAIN_HANT, SHUFFLED_HANT, build_workbook, records, row, run_at, run_cli, without_now_notice, write_config,
 )
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -154,9 +156,8 @@ def test_spec_5_workbook_open_in_an_office_program_exits_4_and_writes_nothing(tm
 
 
 def test_spec_4_2_emergency_goes_out_even_while_the_workbook_is_open_in_excel(tmp_path, capsys):
-    """SPEC 4.2: 緊急 alerts go out even when the writes failed, and again at each run until
-    their record is written; a workbook open in Excel all day must not hold an emergency back.
-    Nothing else is sent, and the workbook is not touched."""
+    """SPEC 4.2: 緊急 alerts go out even when the writes failed, once; a workbook open in Excel
+    all day must not hold an emergency back. Nothing else is sent, and the workbook is not touched."""
     from .workbooks import SHUFFLED_HANT, build_workbook, row
 
     workbook = tmp_path / "錦繡花園.xlsx"
@@ -170,15 +171,15 @@ def test_spec_4_2_emergency_goes_out_even_while_the_workbook_is_open_in_excel(tm
     assert workbook.read_bytes() == before
     sent = sorted(p.name for p in (tmp_path / "outbox").iterdir())
     assert len(sent) == 2 and all("emergency" in name for name in sent)  # supervisor and manager
-    # Still locked: not recorded, so sent again; once closed, recorded and never again.
+    # Still locked: the local journal (SPEC 4.2) knows they went out, so not again; once
+    # closed, the journal is copied into 運行日誌 and they never go again.
     assert run_at(capsys, config, "2026-03-10T09:10")[0] == 4
-    assert len(list((tmp_path / "outbox").iterdir())) == 4
+    assert len(list((tmp_path / "outbox").iterdir())) == 2
     (tmp_path / "~$錦繡花園.xlsx").unlink()
     assert run_at(capsys, config, "2026-03-10T09:20")[0] == 0
-    emergencies = [p for p in (tmp_path / "outbox").iterdir() if "emergency" in p.name]
-    assert len(emergencies) == 6  # the run that could record them sent them once more, then never
+    assert len([p for p in (tmp_path / "outbox").iterdir() if "emergency" in p.name]) == 2
     assert run_at(capsys, config, "2026-03-10T09:30")[0] == 0
-    assert len([p for p in (tmp_path / "outbox").iterdir() if "emergency" in p.name]) == 6
+    assert len([p for p in (tmp_path / "outbox").iterdir() if "emergency" in p.name]) == 2
 
 
 # --- exit 2: bad configuration or usage -----------------------------------------------------
@@ -302,5 +303,51 @@ def test_spec_5_exit_codes_of_the_real_process(tmp_path):
     done = run(write_config(tmp_path))
     assert done.returncode == 3 and "「事由」" in done.stderr
     done = run(write_config(good_folder))
-    assert (done.returncode, done.stderr) == (0, "")
+    assert (done.returncode, without_now_notice(done.stderr)) == (0, "")
+    assert "本機時鐘" in done.stderr  # SPEC 5: --now far from the clock is said
     assert openpyxl.load_workbook(good_folder / "錦繡花園.xlsx").sheetnames[-1] == "運行日誌"
+
+
+# --- --now: its range (SPEC 6) and the notice when it is far from the clock (SPEC 5) ---------
+
+@pytest.mark.parametrize("now", ["0001-01-01", "1899-12-31T23:59", "9999-12-31T23:00", "9999-12-31T20:00-10:00"])
+def test_spec_6_a_now_outside_the_years_1900_to_9999_is_a_usage_error(tmp_path, capsys, now):
+    center_files(tmp_path)
+    code, out, err = run_at(capsys, write_config(tmp_path), now)
+    assert code == 2 and "--now" in err and now in err and out == ""
+
+
+def test_spec_6_a_now_inside_the_range_runs(tmp_path, capsys):
+    center_files(tmp_path)
+    assert run_at(capsys, write_config(tmp_path), "1900-01-01T09:00", "--dry-run")[0] == 0
+
+
+def test_spec_5_now_far_from_the_clock_is_said_before_the_run_naming_both_times(tmp_path, capsys):
+    """The notice comes first, before any center's line, in the configured language; a --dry-run
+    or a --now within the hour says nothing."""
+    from automation import cli
+
+    center_files(tmp_path)
+    config_path = write_config(tmp_path)
+    capsys.readouterr()
+    assert cli.main(["run", "--config", str(config_path), "--now", "2026-03-10T09:00"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("警告：--now 2026-03-10 09:00 +0800 與本機時鐘 ") and "--dry-run" in err
+    assert cli.main(["run", "--config", str(config_path), "--now", "2026-03-10T09:00", "--dry-run"]) == 0
+    assert "本機時鐘" not in capsys.readouterr().err
+
+    config = cli.load_config(config_path)
+    clock = cli.parse_now("2026-03-10T09:59", config)
+    hans = dataclasses.replace(config, language="zh-Hans")
+    records_seen = []
+    handler = logging.Handler()
+    handler.emit = records_seen.append
+    logging.getLogger("automation.cli").addHandler(handler)
+    try:
+        cli.warn_if_now_is_far(cli.parse_now("2026-03-10T09:00", config), clock, hans, dry_run=False)
+        cli.warn_if_now_is_far(cli.parse_now("2026-03-10T08:58", config), clock, hans, dry_run=False)
+    finally:
+        logging.getLogger("automation.cli").removeHandler(handler)
+    assert len(records_seen) == 1
+    message = records_seen[0].getMessage()
+    assert "2026-03-10 08:58 +0800" in message and "2026-03-10 09:59 +0800" in message and "本机时钟" in message

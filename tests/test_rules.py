@@ -126,6 +126,11 @@ def test_closed_owner_is_the_role_whose_window_holds_the_closing_date():
         ({"completed_at": "2026-03-07"}, "處理中", "完成日期早於接待日期"),
         ({"completed_at": "2026-03-11"}, "處理中", "完成日期晚於今天"),
         ({"received_at": "2026-03-11"}, "資料不全", "接待日期晚於今天"),
+        # SPEC 6: dates before 1990 are unlikely, as future dates are (a serial typed as a number).
+        ({"received_at": 59}, "資料不全", "接待日期早於 1990 年，可能有誤"),
+        ({"received_at": "1900-01-01"}, "資料不全", "接待日期早於 1990 年，可能有誤"),
+        ({"completed_at": "1989-12-31"}, "處理中", "完成日期早於 1990 年，可能有誤"),
+        ({"received_at": 60}, "資料不全", "接待日期無法識別：60"),  # Excel's 1900-02-29 never was
         ({"received_at": "上週二"}, "資料不全", "接待日期無法識別：上週二"),
         ({"room": None}, "資料不全", "房號缺失"),
         ({"matter": "  "}, "資料不全", "事由缺失"),

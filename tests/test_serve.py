@@ -16,6 +16,7 @@ from automation import cli
 from automation.adapters.locks import lock_path_for
 from automation.serve import ClockedScheduler, FakeClock
 from tests.ops_support import ServeProcess, make_workbook, write_atomically, write_config
+from tests.workbooks import without_now_notice
 
 START = "2026-03-10T08:20:00+08:00"
 GOOD, BROKEN, LATER = "錦繡花園服務中心", "翠湖服務中心", "碧桂苑服務中心"
@@ -152,7 +153,7 @@ def test_run_while_serve_is_running_skips_the_center_and_names_the_holder(tmp_pa
         before = workbook.read_bytes()
         capsys.readouterr()
         code = cli.main(["run", "--config", str(config), "--now", "2026-03-10T12:00"])
-        err = capsys.readouterr().err
+        err = without_now_notice(capsys.readouterr().err)
         assert code == 4
         assert f"進程 {serve.pid}" in err and "serve" in err and "2026-03-10" not in err.split("自")[0]
         assert workbook.read_bytes() == before

@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 from .. import wiring
 from ..adapters import locks
-from ..config import CenterConfig, Config
+from ..config import CenterConfig, Config, state_directory
 from ..errors import AutomationError, ConfigError
 from ..logs import event_record
 from ..monitor_state import StateStore
@@ -73,7 +73,7 @@ def centers_of(config: Config, shard: Shard | None) -> list[CenterConfig]:
 
 
 def state_dir_of(config: Config) -> Path:
-    return config.state_dir if config.state_dir is not None else config.source.parent / "state"
+    return state_directory(config)
 
 
 @dataclass

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from .. import logs, wiring
 from ..config import Config
+from ..domain.privacy import mask_phones_in_text
 from ..errors import AutomationError, DeliveryError
 from . import one_center
-from .wording import say
 from .all_centers import CycleRunner, center_lease
 
 EXIT_OK = 0
@@ -73,7 +73,7 @@ def write_preview(due: list, folder: Path, config: Config, now: dt.datetime, out
     except DeliveryError as error:
         print(f"錯誤：{error.reason}", file=err)
         return error.exit_code
-    print(f"  {say(config.language, 'preview_written', count=len(paths), folder=folder)}", file=out)
+    print(f"  {config.vocabulary.label('output', 'preview_written', count=len(paths), folder=folder)}", file=out)
     for path in paths:
         print(f"    {path.name}", file=out)
     return EXIT_OK
@@ -85,15 +85,15 @@ def print_outcome(outcome, dry_run: bool, out, err) -> int:
     if result is None:
         if outcome.not_started:
             return EXIT_OK
-        print(f"錯誤：{outcome.error}", file=err)
+        print(f"錯誤：{mask_phones_in_text(outcome.error)}", file=err)
         return outcome.exit_code
     print(summary_line(result, dry_run), file=out)
     for line in result.dry_run_lines:
-        print(f"  {line}", file=out)
+        print(f"  {mask_phones_in_text(line)}", file=out)  # phones are masked outside the main tab
     for line in result.skipped_lines:  # rows whose worker cells cannot be written (SPEC 6)
         print(f"  {line}", file=out)
     if result.exit_code:
-        print(f"錯誤：服務中心「{outcome.center.name}」：{result.error}", file=err)
+        print(f"錯誤：服務中心「{outcome.center.name}」：{mask_phones_in_text(result.error)}", file=err)
         return result.exit_code
     return EXIT_OK
 

@@ -19,14 +19,12 @@ from ..domain.messages import id_domain
 from ..domain.records import OutgoingMessage
 from ..errors import ConfigError, DeliveryError
 from ..presentation import compose
-from ..vocabulary import Vocabulary
-from .wording import say
 
 EXIT_OK = 0
 
 
 def test_message(config: Config, to_email: str, now: dt.datetime) -> OutgoingMessage:
-    vocabulary = Vocabulary(config.language)
+    vocabulary = config.vocabulary
     center = config.centers[0].name if config.centers else vocabulary.label("mail", "test_sender")
     stamp = now.strftime("%Y-%m-%d %H:%M")
     subject = vocabulary.label("mail", "test_subject", center=center, time=stamp)
@@ -44,20 +42,19 @@ def test_message(config: Config, to_email: str, now: dt.datetime) -> OutgoingMes
 def send_test_mail(config: Config, to: str | None, now: dt.datetime, out=None, err=None) -> int:
     """Send one test message to `to` (default: the first center's supervisor); SPEC's exit code."""
     out, err = out or sys.stdout, err or sys.stderr
-    language = config.language
     if not to:
         if not config.centers:
-            raise ConfigError(say(language, "test_mail_no_recipient", source=config.source))
+            raise ConfigError(config.vocabulary.label("output", "test_mail_no_recipient", source=config.source))
         to = config.centers[0].supervisor.email
     transport = wiring.transport_for(config)
     message = test_message(config, to, now)
-    print(say(language, "test_mail_sending", transport=transport.describe(), to=to), file=out)
+    print(config.vocabulary.label("output", "test_mail_sending", transport=transport.describe(), to=to), file=out)
     try:
         replies = transport.send_reporting(build_email(message, config.mail.sender, now))
     except DeliveryError as error:
-        print(say(language, "test_mail_refused", reason=error.reason), file=err)
+        print(config.vocabulary.label("output", "test_mail_refused", reason=error.reason), file=err)
         return DeliveryError.exit_code
     for line in replies:
         print(f"  {line}", file=out)
-    print(say(language, "test_mail_accepted", to=to), file=out)
+    print(config.vocabulary.label("output", "test_mail_accepted", to=to), file=out)
     return EXIT_OK

@@ -23,10 +23,12 @@ from ..adapters.ports import Layout, SheetBackend, TabNames, Transport
 from ..config import CenterConfig, Config
 from ..domain import events, messages, rules, summaries
 from ..domain.cells import row_anchors, same_content
+from ..domain.privacy import with_phones_masked
 from ..domain.records import CellWrite, OutgoingMessage, WritePlan
 from ..domain.table import MainTable, build_main_table
 from ..errors import DeliveryError
 from ..gcpause import collector_paused
+from ..journal import MessageJournal
 from ..vocabulary import Vocabulary
 
 SUMMARY_TAB_KEYS = ("supervisor_queue", "manager_queue", "pending_review", "follow_up", "weekly_report")
@@ -146,11 +148,16 @@ def local_now(now: dt.datetime, config: Config) -> dt.datetime:
 
 @collector_paused
 def run_center(center: CenterConfig, config: Config, now: dt.datetime, backend: SheetBackend,
-               transport: Transport | None, dry_run: bool = False, monotonic: Callable[[], float] = time.monotonic) -> CenterResult:
+               transport: Transport | None, dry_run: bool = False, monotonic: Callable[[], float] = time.monotonic,
+               journal: MessageJournal | None = None) -> CenterResult:
     """One cycle for one center. Raises AutomationError for what stops the center; whatever
-    is raised once the sheet was read, its 緊急 alerts have gone out first."""
+    is raised once the sheet was read, its 緊急 alerts have gone out first.
+
+    `journal` (default: the center's under `state_dir`) keeps the record of each message sent
+    until the event log holds it (SPEC 4.2, automation/journal.py)."""
     started = monotonic()
-    cycle = _Cycle(center, config, now, backend, CenterResult(center.name))
+    journal = journal if journal is not None else MessageJournal.for_center(config, center)
+    cycle = _Cycle(center, config, now, backend, CenterResult(center.name), journal)
     snapshot = backend.read(cycle.names)
     try:
         plan, due = cycle.plan(snapshot)
@@ -179,10 +186,12 @@ def run_center(center: CenterConfig, config: Config, now: dt.datetime, backend: 
 
     vocabulary, names = config.vocabulary, cycle.names
     record_rows, sent, failed = deliver(sorted(due, key=_send_order), transport, cycle.state, cycle.now_text,
-                                        vocabulary, config, result.failure_reasons)
+                                        vocabulary, config, journal, result.failure_reasons)
+    record_rows = [*cycle.journal_rows, *record_rows]  # what the journal held, copied into the log
     if record_rows:
         backend.append_log(names.log, vocabulary.tab_layout("event_log"), record_rows)
         result.log_rows += len(record_rows)
+    journal.trim(cycle.state.sent_ids)  # the event log now holds every message sent so far
     result.messages_sent, result.messages_failed = sent, failed
     if failed:
         result.exit_code = DeliveryError.exit_code
@@ -197,8 +206,11 @@ class _Cycle:
     """The pure part of one center's cycle, step by step, remembering how far it got (so that
     a failure at any step can still send the 緊急 alerts known by then)."""
 
-    def __init__(self, center: CenterConfig, config: Config, now: dt.datetime, backend, result: CenterResult):
+    def __init__(self, center: CenterConfig, config: Config, now: dt.datetime, backend, result: CenterResult,
+                 journal: MessageJournal):
         self.center, self.config, self.backend, self.result = center, config, backend, result
+        self.journal = journal
+        self.journal_rows: list[list[str]] = []  # the journal's records the event log lacks
         self.vocabulary = config.vocabulary
         self.now_local = local_now(now, config)
         self.now_text = self.now_local.strftime("%Y-%m-%d %H:%M:%S")
@@ -220,7 +232,7 @@ class _Cycle:
     def plan(self, snapshot) -> tuple[WritePlan, list[OutgoingMessage]]:
         config, vocabulary, center, result, names = self.config, self.vocabulary, self.center, self.result, self.names
         self.snapshot = snapshot
-        self.state = messages.sent_state(snapshot.log_rows, vocabulary)
+        self.journal_rows, self.state = sent_so_far(snapshot.log_rows, self.journal, vocabulary)
         table = build_main_table(snapshot.header, snapshot.rows, vocabulary, center.name, snapshot.main_tab)
         evaluation = self.evaluate(table)
         new_headers, cells = plan_cell_writes(table, evaluation, vocabulary)
@@ -233,7 +245,8 @@ class _Cycle:
             new_headers, cells = plan_cell_writes(table, evaluation, vocabulary)
         result.rows = len(evaluation)
         result.new_notes = new_row_notes(table.frame, evaluation)
-        built, changed_tabs = plan_tabs(evaluation, self.today, config, vocabulary, snapshot.tabs)
+        shown = with_phones_masked(evaluation)  # what leaves the main tab: tabs and mails
+        built, changed_tabs = plan_tabs(shown, self.today, config, vocabulary, snapshot.tabs)
         log_rows = events.cycle_log_rows(evaluation, self.now_text, vocabulary)
         result.escalations = sum(1 for row in log_rows if row[1] in (
             vocabulary.label("events", "escalated_supervisor"), vocabulary.label("events", "escalated_manager")))
@@ -243,7 +256,8 @@ class _Cycle:
             log_tab=names.log, log_header=vocabulary.tab_layout("event_log"), log_rows=log_rows,
         )
         self.due = messages.due_messages(
-            evaluation=evaluation, log_rows=[*snapshot.log_rows, *log_rows], state=self.state, now=self.now_local,
+            evaluation=shown, log_rows=[*snapshot.log_rows, *self.journal_rows, *log_rows], state=self.state,
+            now=self.now_local,
             config=config, center=center, vocabulary=vocabulary, skipped_rows=tuple(result.skipped_rows),
         )
         return plan, self.due
@@ -256,7 +270,8 @@ class _Cycle:
             return []
         try:
             due = messages.due_messages(
-                evaluation=self.evaluation, log_rows=list(self.snapshot.log_rows), state=self.state,
+                evaluation=with_phones_masked(self.evaluation),
+                log_rows=[*self.snapshot.log_rows, *self.journal_rows], state=self.state,
                 now=self.now_local, config=self.config, center=self.center, vocabulary=self.vocabulary)
         except Exception:  # the bug being reported may be right here; the error raised says so
             return []
@@ -267,7 +282,7 @@ class _Cycle:
         if not emergencies or transport is None:
             return
         try:
-            deliver(emergencies, transport, self.state, self.now_text, self.vocabulary, self.config)
+            deliver(emergencies, transport, self.state, self.now_text, self.vocabulary, self.config, self.journal)
         except Exception:  # the failure being raised is the one to report
             pass
 
@@ -296,20 +311,34 @@ def skipped_log_rows(skipped: list[tuple[int, str, str]], existing: list[list[An
     return out
 
 
+def sent_so_far(log_rows: list[list[Any]], journal: MessageJournal,
+                vocabulary: Vocabulary) -> tuple[list[list[str]], messages.SentState]:
+    """(the journal's rows the event log lacks, what is sent according to both): a message the
+    journal holds counts as sent, and its rows are copied into the log with the next write."""
+    logged = messages.sent_state(log_rows, vocabulary)
+    missing = [list(row) for entry in journal.entries() if entry.message_id not in logged.sent_ids
+               for row in entry.rows]
+    if not missing:
+        return [], logged
+    return missing, messages.sent_state([*log_rows, *missing], vocabulary)
+
+
 def _send_order(message: OutgoingMessage) -> int:
     """Emergencies first, ahead of any digest (SPEC 3.5); then complaints, then digests."""
     return messages.KINDS.index(message.kind) if message.kind in messages.KINDS else len(messages.KINDS)
 
 
 def deliver(due: list[OutgoingMessage], transport: Transport, state: messages.SentState, now_text: str,
-            vocabulary: Vocabulary, config: Config, reasons: list[str] | None = None) -> tuple[list[list[str]], int, int]:
+            vocabulary: Vocabulary, config: Config, journal: MessageJournal | None = None,
+            reasons: list[str] | None = None) -> tuple[list[list[str]], int, int]:
     """Send each message; returns (event-log rows to append, sent count, failed count).
 
     One connection serves the whole batch. When it cannot be opened (server down, login refused,
     certificate not trusted) every message fails with that reason, without one more attempt
     each. A failure is logged only the first time that message fails (its Message-ID is not yet
-    among the logged failures); a message that goes out is logged as sent. Each distinct reason
-    of a failure is added to `reasons`."""
+    among the logged failures); a message that goes out is logged as sent, and journaled on disk
+    the moment the transport accepted it (SPEC 4.2). Each distinct reason of a failure is added
+    to `reasons`."""
     from ..adapters.mime import build_email  # the MIME rendering is the transport side's
 
     rows: list[list[str]] = []
@@ -336,9 +365,12 @@ def deliver(due: list[OutgoingMessage], transport: Transport, state: messages.Se
                     state.failed_ids.add(message.message_id)
                     rows.append(messages.failed_log_row(message, error.reason, now_text, vocabulary))
                 continue
+            sent_rows = messages.sent_log_rows(message, now_text, vocabulary)
+            if journal is not None:
+                journal.record(message.message_id, sent_rows)
             sent += 1
             state.record_sent(message, now_text)
-            rows.extend(messages.sent_log_rows(message, now_text, vocabulary))
+            rows.extend(sent_rows)
     finally:
         transport.close()
     return rows, sent, failed

@@ -15,8 +15,14 @@ import numpy as np
 import pandas as pd
 
 NO_DATE = -1
+# Excel's calendar: serial 1 is 1900-01-01 and serial 60 the 1900-02-29 that never was (kept from
+# Lotus 1-2-3), so serials from 61 count from 1899-12-30 and those below 60 from 1899-12-31.
 _EXCEL_EPOCH = dt.date(1899, 12, 30).toordinal()
+_FAKE_LEAP_DAY = 60
 _MAX_SERIAL = 2958465  # 9999-12-31
+# Receptions before this are almost surely typing slips (a serial typed as a number, a year
+# missing a digit): noted as unlikely, as dates after today are.
+EARLIEST_LIKELY = dt.date(1990, 1, 1).toordinal()
 _TEXT_DATE = re.compile(
     r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
     r"(?:(?:\s*[T\s]\s*|(?<=日))(\d{1,2})\s*[:：]\s*(\d{2})(?:\s*[:：]\s*(\d{2}))?)?$"
@@ -84,9 +90,9 @@ def time_of_day_text(value: object) -> str:
 
 
 def _from_serial(serial: float) -> int | None:
-    if not (1 <= serial <= _MAX_SERIAL) or serial != serial:
+    if not (1 <= serial <= _MAX_SERIAL) or serial != serial or int(serial) == _FAKE_LEAP_DAY:
         return None
-    return _EXCEL_EPOCH + int(serial)
+    return _EXCEL_EPOCH + int(serial) + (1 if serial < _FAKE_LEAP_DAY else 0)
 
 
 def is_blank(value: object) -> bool:
@@ -144,10 +150,11 @@ def parse_dates(values: pd.Series) -> ParsedDates:
         ordinals[position] = parsed
         readable[position] = True
     if serials:
-        numbers = np.asarray(serials, dtype=np.float64)
-        valid = (numbers >= 1) & (numbers <= _MAX_SERIAL)
+        days = np.floor(np.asarray(serials, dtype=np.float64))
+        valid = (days >= 1) & (days <= _MAX_SERIAL) & (days != _FAKE_LEAP_DAY)
         where = np.asarray(serial_positions, dtype=np.int64)[valid]
-        ordinals[where] = _EXCEL_EPOCH + np.floor(numbers[valid]).astype(np.int64)
+        days = days[valid].astype(np.int64)
+        ordinals[where] = _EXCEL_EPOCH + days + (days < _FAKE_LEAP_DAY)
         readable[where] = True
     return ParsedDates(ordinals, blank, readable)
 

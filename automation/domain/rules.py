@@ -17,8 +17,9 @@ import pandas as pd
 
 from ..config import EscalationConfig, Person
 from ..vocabulary import Vocabulary, normalize_text
-from .dates import NO_DATE, ParsedDates, iso, is_blank, parse_dates, time_of_day_text
+from .dates import EARLIEST_LIKELY, NO_DATE, ParsedDates, iso, is_blank, parse_dates, time_of_day_text
 from .daycount import day_counter
+from .privacy import mask_phones_in_text
 
 ID_PATTERN = re.compile(r"^R(\d{8})-(\d{3,})$")
 NOTE_SEPARATOR = "；"
@@ -245,8 +246,9 @@ def evaluate(
     for key, parsed in dates.items():
         texts[key] = texts_where(sheet[key], parsed.unreadable)
     D, C = received.ordinal, completed.ordinal
-    received_ok = received.readable & (D <= today)
     received_future = received.readable & (D > today)
+    received_early = received.readable & (D < EARLIEST_LIKELY)  # unlikely, as a future date is
+    received_ok = received.readable & ~received_future & ~received_early
 
     # Categories and their ladders (SPEC 3.1 and the per-category overrides).
     category_word = map_distinct(texts["category"], lambda t: vocabulary.parse("categories", t))
@@ -270,8 +272,9 @@ def evaluate(
 
     # Closing (SPEC 3.2, 4.6–4.8).
     completed_future = completed.readable & (C > today)
-    completed_before = completed.readable & received.readable & (C < D)
-    completed_valid = completed.readable & ~completed_future & ~completed_before
+    completed_early = completed.readable & (C < EARLIEST_LIKELY)
+    completed_before = completed.readable & received.readable & (C < D) & ~completed_early
+    completed_valid = completed.readable & ~completed_future & ~completed_before & ~completed_early
     safe_C = np.where(completed_valid & received_ok, C, safe_D)
     age_at_close = np.where(completed_valid & received_ok, counter.age(safe_D, safe_C), -1)
     reason = filled["unresolvable_reason"]
@@ -327,6 +330,7 @@ def evaluate(
         vocabulary=vocabulary, n=n, received=received, completed=completed,
         received_future=received_future, filled=filled, missing_contact=missing_contact,
         completed_future=completed_future, completed_before=completed_before,
+        unlikely=(received_early, completed_early),
         reason_too_early=reason & ~closed,
         unknown_channel=unknown_channel, unknown_category=unknown_category,
         unknown_satisfaction=unknown_satisfaction, texts=texts,
@@ -354,7 +358,7 @@ def evaluate(
             "is_open": is_open,
             "level_reached": level_reached,
             "id_is_new": id_is_new,
-            "received": np.where(received_ok | received_future, D, NO_DATE),
+            "received": np.where(received_ok | received_future | received_early, D, NO_DATE),
             "received_ok": received_ok,
             "completed": np.where(completed_valid, C, NO_DATE),
             "age": age,
@@ -407,7 +411,7 @@ def _owner_label(vocabulary: Vocabulary, role: str, people: People) -> str:
 
 
 def _notes(*, vocabulary, n, received: ParsedDates, completed: ParsedDates, received_future,
-           filled, missing_contact, completed_future, completed_before,
+           filled, missing_contact, completed_future, completed_before, unlikely,
            reason_too_early, unknown_channel, unknown_category, unknown_satisfaction, texts,
            duplicate, reopened, is_open, previous_notes) -> np.ndarray:
     """系統提示 of each row: its notes in a fixed order, `；`-separated. Only rows with a
@@ -424,13 +428,16 @@ def _notes(*, vocabulary, n, received: ParsedDates, completed: ParsedDates, rece
                 parts.setdefault(position, []).append(label)
         else:
             for position in positions:
-                parts.setdefault(position, []).append(vocabulary.label("notes", key, value=values[position]))
+                # A quoted cell may hold a phone (typed into 接待日期): notes travel to tabs and mails.
+                quoted = mask_phones_in_text(values[position])
+                parts.setdefault(position, []).append(vocabulary.label("notes", key, value=quoted))
 
     received_text = texts["received_at"]
     completed_text = texts["completed_at"]
     add(received.blank, "received_missing")
     add(received.unreadable, "received_unreadable", received_text)
     add(received_future, "received_future")
+    add(unlikely[0], "received_unlikely")
     add(~filled["room"], "room_missing")
     add(~filled["matter"], "matter_missing")
     add(missing_contact, "contact_missing")
@@ -438,6 +445,7 @@ def _notes(*, vocabulary, n, received: ParsedDates, completed: ParsedDates, rece
     add(completed.unreadable, "completed_unreadable", completed_text)
     add(completed_before, "completed_before")
     add(completed_future, "completed_future")
+    add(unlikely[1], "completed_unlikely")
     add(reason_too_early, "manager_only_closes")
     add(unknown_channel, "unknown_channel", texts["channel"])
     add(unknown_category, "unknown_category", texts["category"])
