@@ -219,3 +219,28 @@ def test_a_second_serve_says_once_that_another_worker_holds_the_sheet(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+# ----- one language throughout (SPEC 5.1) -------------------------------------------------------------
+
+def test_switching_to_simplified_respells_the_workers_own_tabs_headers_and_output(tmp_path, workbook):
+    import openpyxl
+
+    config = write_config(tmp_path, workbook)
+    assert run(config, NOW).code == 0  # written in Traditional first
+    config = write_config(tmp_path, workbook, language="zh-Hans")
+    code, out, err = command("init", "--config", str(config))
+    assert code == 0, err
+    assert "「类别」加上下拉选项" in out and "分页「主管隊列」改名为「主管队列」" in out
+    result = run(config, NOW.replace(minute=45))
+    assert result.code == 0, result.err
+    assert "读取 " in result.out and "讀取" not in result.out
+    book = openpyxl.load_workbook(workbook)
+    assert {"主管队列", "经理队列", "待审核", "待回访", "周报", "运行日志"} <= set(book.sheetnames)
+    assert not {"主管隊列", "經理隊列", "待審核", "待回訪", "週報", "運行日誌"} & set(book.sheetnames)
+    headers = [cell.value for cell in book.worksheets[0][1]]
+    assert headers[-5:] == ["记录编号", "当前负责人", "状态", "处理时限", "系统提示"]
+    assert "事由" in headers and "類別" in headers  # staff's own headers stay as staff typed them
+    assert [cell.value for cell in book["运行日志"][1]][:4] == ["时间", "事件", "记录编号", "详情"]
+    code, out, err = command("init", "--config", str(config))
+    assert out.strip().endswith("已是最新，无需修改")

@@ -40,6 +40,7 @@ class Layout:
     worker_keys: tuple[str, ...] = ()
     access: dict[str, str] = field(default_factory=dict)  # column key → "manager" | "supervisor"
     editors: dict[str, list[str]] = field(default_factory=dict)  # "manager"/"supervisor" → accounts
+    language: str = "zh-Hant"  # of the lines `initialize` returns (what `init` prints)
 
 
 class SheetBackend:

@@ -10,6 +10,8 @@ formulas. A local workbook cannot enforce who edits which column (SPEC 2.2).
 
 from __future__ import annotations
 
+import functools
+
 import io
 from pathlib import Path
 from typing import Any, Callable
@@ -23,7 +25,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from ..domain.records import Snapshot, WritePlan
 from ..errors import AutomationError, SheetUnusableError, WorkbookLockedError
-from ..vocabulary import Vocabulary, normalize_text
+from ..vocabulary import LANGUAGES, Vocabulary, normalize_text
 from . import workbook_file
 from .ports import Layout, SheetBackend, TabNames
 from .workbook_file import MIB, FileIdentity, PackageFacts
@@ -225,6 +227,7 @@ class WorkbookBackend(SheetBackend):
     # --- init --------------------------------------------------------------------------------
     def initialize(self, layout: Layout) -> list[str]:
         changes = []
+        words = functools.partial(Vocabulary(layout.language).label, "output")
         if self.path.exists():
             book = self._load()
         else:
@@ -232,12 +235,12 @@ class WorkbookBackend(SheetBackend):
             book = openpyxl.Workbook()
             book.active.title = layout.main_title
             self._stamp = None
-            changes.append(f"建立工作簿 {self.path}")
+            changes.append(words("init_workbook", path=self.path))
         main = next((t for t in layout.main_titles if t in book.sheetnames), None)
         if main is None:
             sheet = book.create_sheet(layout.main_title, 0)
             main = layout.main_title
-            changes.append(f"新增分頁「{main}」")
+            changes.append(words("init_tab", tab=main))
         sheet = book[main]
         existing = [normalize_text(c.value) for c in sheet[1]] if sheet.max_row >= 1 else []
         while existing and not existing[-1]:
@@ -256,11 +259,11 @@ class WorkbookBackend(SheetBackend):
             set_plain(cell, header)
             cell.font = bold
             sheet.column_dimensions[get_column_letter(column)].width = max(10, 2.2 * len(header) + 2)
-            changes.append(f"分頁「{main}」新增表頭「{header}」")
+            changes.append(words("init_header", tab=main, header=header))
         if _frozen_rows(sheet) < 1:  # staff who froze more (the header and a column) keep it
             frozen_columns = coordinate_from_string(sheet.freeze_panes)[0] if sheet.freeze_panes else "A"
             sheet.freeze_panes = f"{frozen_columns}2"
-            changes.append("凍結表頭行")
+            changes.append(words("init_frozen"))
         known = {(dv.formula1, str(dv.sqref)) for dv in sheet.data_validations.dataValidation}
         for key, options in layout.choices.items():
             letter = get_column_letter(positions[key] + 1)
@@ -271,16 +274,16 @@ class WorkbookBackend(SheetBackend):
                                             showErrorMessage=False)
                 validation.add(sqref)
                 sheet.add_data_validation(validation)
-                changes.append(f"「{layout.headers[layout.header_keys.index(key)]}」加上下拉選項")
+                changes.append(words("init_dropdown", header=layout.headers[layout.header_keys.index(key)]))
         for old_title, title in _adopt_other_spellings(book, layout.tabs):
-            changes.append(f"分頁「{old_title}」改名為「{title}」")
+            changes.append(words("init_renamed", old=old_title, new=title))
         for title, header in layout.tabs.items():
             if title not in book.sheetnames:
                 tab = book.create_sheet(title)
                 for position, text in enumerate(header, start=1):
                     set_plain(tab.cell(row=1, column=position), text)
                     tab.cell(row=1, column=position).font = bold
-                changes.append(f"新增分頁「{title}」")
+                changes.append(words("init_tab", tab=title))
         self._book_is_file = False
         if changes:
             workbook_file.refuse_losses(self._facts, self.path, self.center)
@@ -344,8 +347,19 @@ def _adopt_other_spellings(book, titles) -> list[tuple[str, str]]:
                 if other is not None:
                     book[other].title = title
                     renamed.append((other, title))
+                    _respell_header(book[title], key, title)
                 break
     return renamed
+
+
+def _respell_header(sheet, key: str, title: str) -> None:
+    """The header row of a renamed generated tab in the new title's language: the event log is
+    kept (it is the worker's memory), and its header must not stay in the old language."""
+    language = next(lang for lang in LANGUAGES if Vocabulary(lang).tab_title(key) == title)
+    for position, text in enumerate(Vocabulary(language).tab_layout(key), start=1):
+        cell = sheet.cell(row=1, column=position)
+        if cell.value != text:
+            set_plain(cell, text)
 
 
 def _replace_tab(book, title: str, content: list[list[Any]]) -> None:

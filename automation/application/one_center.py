@@ -68,15 +68,21 @@ def tab_names(vocabulary: Vocabulary) -> TabNames:
 
 
 def plan_cell_writes(table: MainTable, evaluation: pd.DataFrame, vocabulary: Vocabulary) -> tuple[list[tuple[int, str]], list[CellWrite]]:
-    """The worker cells whose value changes, and the worker headers to add at the right end."""
+    """The worker cells whose value changes, and the worker headers to write: added at the right
+    end when missing, respelled when in the other language."""
     new_headers: list[tuple[int, str]] = []
     positions = dict(table.positions)
     next_column = table.width
     for column in vocabulary.worker_columns:
+        wanted_header = column.headers[vocabulary.language]
         if column.key not in positions:
             positions[column.key] = next_column
-            new_headers.append((next_column + 1, column.headers[vocabulary.language]))
+            new_headers.append((next_column + 1, wanted_header))
             next_column += 1
+        elif positions[column.key] < len(table.headers) and table.headers[positions[column.key]] != wanted_header:
+            # The worker's own header in the other language (language switched): renamed, so the
+            # sheet does not mix the two (SPEC 5.1). Staff headers are theirs and stay.
+            new_headers.append((positions[column.key] + 1, wanted_header))
     frame = table.frame
     # Rows the rules ignored (all staff cells blank) get their worker cells cleared.
     wanted_all = evaluation if evaluation.index.equals(frame.index) else evaluation.reindex(frame.index)
@@ -421,4 +427,5 @@ def layout_for(config: Config, center: CenterConfig):
         worker_keys=tuple(c.key for c in columns if c.worker),
         access={c.key: c.access for c in columns if c.access},
         editors=editors,
+        language=vocabulary.language,
     )
