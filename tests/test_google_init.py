@@ -144,7 +144,7 @@ def test_init_after_a_language_switch_renames_and_updates_its_own_settings(sheet
     descriptions = {p["description"] for p in sheets_standin.protected_ranges(sid)}
     assert "【接待记录自动化】經理審核：仅经理可编辑" in descriptions
     assert not any(d.startswith("【接待記錄自動化】") for d in descriptions)  # updated, not duplicated
-    assert run_cli(capsys, "init", "--config", hans)[1].strip().endswith("已是最新，無需修改")
+    assert run_cli(capsys, "init", "--config", hans)[1].strip().endswith("已是最新，无需修改")
 
 
 def test_init_on_an_unshared_sheet_exits_3(sheets_standin, service_account, tmp_path, capsys):
