@@ -45,6 +45,7 @@ class ScheduleConfig:
     weekly_review_at: dt.time = dt.time(9, 0)
     workers: int = 4  # centers handled at the same time (issue 5: serve / run over many centers)
     google_requests_per_minute: int = 60  # per service-account key file, shared by its centers
+    full_read_minutes: int = 60  # SPEC 7: a full cycle at least this often, even when nothing changed
 
 
 @dataclass(frozen=True)
@@ -298,6 +299,7 @@ def _schedule(section: _Section) -> ScheduleConfig:
         weekly_review_at=section.clock_time("weekly_review_at", dt.time(9, 0)),
         workers=section.positive_int("workers", 4, most=256),
         google_requests_per_minute=section.positive_int("google_requests_per_minute", 60),
+        full_read_minutes=section.positive_int("full_read_minutes", 60, most=1440),
     )
     section.finish()
     return schedule

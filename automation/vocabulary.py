@@ -140,6 +140,19 @@ class Vocabulary:
     def tab_layout(self, tab_key: str) -> list[str]:
         return self.layout(self._tabs[tab_key]["columns"])
 
+    def tab_layout_name(self, tab_key: str) -> str:
+        return self._tabs[tab_key]["columns"]
+
+    def layout_kinds(self, name: str) -> list[str]:
+        """How each column of a layout is shown (see automation/presentation/tab_formats.py)."""
+        return list(self._layouts[name]["kinds"])
+
+    def layout_chart_columns(self, name: str) -> list[int]:
+        """0-based columns of a layout drawn in its chart (none for most layouts)."""
+        names = self._layouts[name].get("chart", [])
+        headers = self._layouts[name]["zh-Hant"]
+        return [headers.index(header) for header in names]
+
     # --- words in cells ----------------------------------------------------------------------
     def label(self, group: str, key: str, **values: object) -> str:
         text = self._words[group][key][self.language]

@@ -18,6 +18,16 @@ def backend_for(center: CenterConfig, config: Config):
     return WorkbookBackend(center.path, center.name, max_bytes=config.max_workbook_mb * 1024 * 1024)
 
 
+def stamp_source_for(center: CenterConfig):
+    """Something cheaper than the backend that gives the sheet's change stamp (SPEC 7), or None
+    when the backend itself is the cheapest (Google: its Drive request needs its credentials)."""
+    if center.backend == "google":
+        return None
+    from .adapters.file_stamp import FileStamp
+
+    return FileStamp(center.path)
+
+
 def transport_for(config: Config):
     mail = config.mail
     if mail.transport == "smtp":

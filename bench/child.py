@@ -135,8 +135,18 @@ def run_ours(spec: dict) -> list[dict[str, Any]]:
     from automation.config import load_config
     from automation.application.all_centers import CycleRunner
 
+    import openpyxl
+
     config = load_config(spec["config"])
     counter = _CellCounter()
+    parses = [0]  # workbooks opened by openpyxl: an idle cycle opens none (SPEC 7)
+    real_load = openpyxl.load_workbook
+
+    def counted_load(*args, **kwargs):
+        parses[0] += 1
+        return real_load(*args, **kwargs)
+
+    openpyxl.load_workbook = counted_load
     make_backend = wiring.backend_for
     wiring.backend_for = lambda center, config: counter.wrap(make_backend(center, config))
     keep = len(spec["cycles"]) > 1
@@ -146,7 +156,7 @@ def run_ours(spec: dict) -> list[dict[str, Any]]:
     results = []
     try:
         for now in spec["cycles"]:
-            counter.cells = 0
+            counter.cells, parses[0] = 0, 0
             _wait_for_go()
             measurement = Measurement()
             measurement.start()
@@ -158,7 +168,8 @@ def run_ours(spec: dict) -> list[dict[str, Any]]:
                 rows=result.rows if result else 0, cells=counter.cells,
                 worker_cells=result.cells_written if result else 0,
                 tabs_written=len(result.tabs_written) if result else 0, log_rows=result.log_rows if result else 0,
-                messages=result.messages_sent if result else 0,
+                messages=result.messages_sent if result else 0, workbook_parses=parses[0],
+                idle=bool(result and result.idle),
             )
             _report(figures)
             results.append(figures)

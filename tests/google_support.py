@@ -143,6 +143,11 @@ class RequestTally:
     def total(self) -> int:
         return sum(self.by_kind.values())
 
+    @property
+    def sheets(self) -> int:
+        """Sheets API requests only (Drive's files.get has its own quota)."""
+        return sum(n for kind, n in self.by_kind.items() if not kind.startswith("drive."))
+
     def line(self) -> str:
         kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(self.by_kind.items()))
         return f"[google requests] {self.label}: {self.total} ({kinds or 'none'})"

@@ -29,22 +29,28 @@ def test_quick_bench_runs_every_cycle_and_writes_the_table(tmp_path):
     assert code == 0
     results = json.loads(raw.read_text(encoding="utf-8"))["results"]
     by_key = {(r["who"], r["backend"], r["case"]): r for r in results}
-    for backend, cases in (("local", ("first", "idle", "changed")),
-                           ("google", ("first", "idle", "idle_serve", "changed"))):
+    for backend, cases in (("local", ("first", "reread", "idle", "changed")),
+                           ("google", ("first", "reread", "idle", "idle_serve", "changed"))):
         for case in cases:
             figures = by_key[("ours", backend, case)]["figures"]
             assert figures["exit_code"] == 0, (backend, case, figures.get("error"))
             assert figures["rows"] == 1000
-    google = {case: by_key[("ours", "google", case)]["figures"] for case in ("first", "idle", "idle_serve", "changed")}
-    assert google["idle"]["requests"] == 2 and google["idle_serve"]["requests"] == 1
+    google = {case: by_key[("ours", "google", case)]["figures"]
+              for case in ("first", "reread", "idle", "idle_serve", "changed")}
+    # SPEC 7: after a write the next cycle reads (Drive + layout + values); then only Drive.
+    assert (google["reread"]["sheets_requests"], google["reread"]["drive_requests"]) == (2, 1)
+    for case in ("idle", "idle_serve"):
+        assert (google[case]["sheets_requests"], google[case]["drive_requests"]) == (0, 1), case
     assert google["idle"]["server_cells"] == 0 and google["first"]["server_cells"] >= 3000
-    assert by_key[("ours", "local", "idle")]["figures"]["cells"] == 0
+    local_idle = by_key[("ours", "local", "idle")]["figures"]
+    assert local_idle["cells"] == 0 and local_idle["workbook_parses"] == 0 and local_idle["idle"]
+    assert local_idle["process_cpu_s"] > 0
     for peer in peers:
         measured = [r for r in results if r["who"] == peer and not r["estimated"]]
         assert measured and all(r["figures"]["exit_code"] == 0 for r in measured), peer
     assert by_key[("gspread_script", "google", "first")]["estimated"]
 
     table = out.read_text(encoding="utf-8")
-    assert "| 本工具 | Google（stand-in） | 1,000 | 空閒（serve） | 1 |" in table
+    assert "| 本工具 | Google（stand-in） | 1,000 | 空閒（serve） | 0 + 1 Drive |" in table
     assert "## 比值" in table and "gspread 腳本" in table
-    assert "| `serve` 的空閒周期 = 1 個請求（每種大小） | ✅" in table
+    assert "| Google 空閒周期：0 個 Sheets 請求 + 1 個 Drive 請求（每種大小，run 與 serve） | ✅" in table

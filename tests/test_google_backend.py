@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 
 import pytest
 
 from automation.adapters.google import http as google_http
 from automation.config import load_config
-from automation.application.all_centers import CycleRunner
+from automation.application.all_centers import CycleRunner, state_dir_of
 from tests.google_support import (
     FakeRetryClock, count_requests, google_config, log_rows, make_sheet, records, staff_cells, tab_rows,
 )
@@ -60,8 +61,9 @@ def test_spec_3_3_worked_examples_on_google(sheets_standin, center, capsys):
         assert (record["狀態"], record["處理時限"], record["系統提示"]) == (status, due, note), f"例{n}"
         assert record["當前負責人"].startswith(role), f"例{n}"
     assert got[2]["當前負責人"] == "客服主管（王敏）" and got[4]["當前負責人"] == "經理（李強）"
+    # 資料不全 (no 處理時限) first, then the earliest 處理時限 (SPEC 4.1).
     assert [r[0] for r in tab_rows(sheets_standin, sid, "主管隊列")[1:]] == [
-        got[3]["記錄編號"], got[2]["記錄編號"], got[10]["記錄編號"]]
+        got[10]["記錄編號"], got[3]["記錄編號"], got[2]["記錄編號"]]
     assert [r[0] for r in tab_rows(sheets_standin, sid, "經理隊列")[1:]] == [got[4]["記錄編號"]]
 
 
@@ -94,16 +96,22 @@ def test_spec_2_1_dates_as_google_keeps_them(sheets_standin, center, capsys):
 
 
 def test_spec_4_1_idle_rerun_writes_nothing_and_logs_nothing(sheets_standin, center, capsys):
-    """SPEC 4.1: a second run with nothing new sends no write at all: 2 reads (layout, values)."""
+    """SPEC 4.1: a second run with nothing new sends no write at all: it reads (layout, values),
+    because the first one wrote (SPEC 7); the third only asks Drive: 0 Sheets requests."""
     sid, config = center()
     assert run_at(capsys, config, NOW)[0] == 0
     first_log = log_rows(sheets_standin, sid)
-    with count_requests(sheets_standin, "idle one-shot run") as tally:
+    with count_requests(sheets_standin, "rerun after a write: full read") as tally:
         code, out, err = run_at(capsys, config, "2026-03-10T17:45")
     assert code == 0 and no_error(err), err
-    assert tally.by_kind == {"spreadsheets.get": 1, "values.batchGet": 1}
+    assert tally.by_kind == {"drive.files.get": 1, "spreadsheets.get": 1, "values.batchGet": 1}
     assert log_rows(sheets_standin, sid) == first_log
     assert "寫入 0 個儲存格" in out and "日誌" not in out
+    with count_requests(sheets_standin, "idle one-shot run") as idle:
+        code, out, err = run_at(capsys, config, "2026-03-10T17:50")
+    assert code == 0 and no_error(err), err
+    assert idle.by_kind == {"drive.files.get": 1}
+    assert log_rows(sheets_standin, sid) == first_log
 
 
 def test_spec_2_2_staff_edit_of_a_worker_cell_is_overwritten(sheets_standin, center, capsys):
@@ -116,7 +124,8 @@ def test_spec_2_2_staff_edit_of_a_worker_cell_is_overwritten(sheets_standin, cen
         assert run_at(capsys, config, "2026-03-10T09:05")[0] == 0
     assert records(sheets_standin, sid)[0]["狀態"] == "處理中"
     assert staff_cells(sheets_standin, sid) == before
-    assert tally.by_kind == {"spreadsheets.get": 1, "values.batchGet": 2, "spreadsheets.batchUpdate": 1}
+    assert tally.by_kind == {"drive.files.get": 1, "spreadsheets.get": 1, "values.batchGet": 2,
+                             "spreadsheets.batchUpdate": 1}
     update = sheets_standin.requests_of("spreadsheets.batchUpdate")[-1].body["requests"]
     cells = {(r["updateCells"]["start"]["rowIndex"], r["updateCells"]["start"]["columnIndex"]): r["updateCells"]["rows"]
              for r in update if "updateCells" in r}
@@ -213,26 +222,35 @@ def test_spec_5_1_language_switch_renames_tabs_and_keeps_id_memory(sheets_standi
 # --- request economy (issue 4 point 2) -------------------------------------------------------
 
 def test_request_counts_per_cycle_kind(sheets_standin, service_account, tmp_path, capsys):
-    """Exact Sheets API requests per cycle (token requests are not Sheets requests):
-    one-shot run with changes and messages 2+2+2 (the worker lease is written before the first
-    message goes out and given up with their record: +1, see adapters/google/lease.py), idle
-    one-shot 2; under `serve` (the backend kept from one cycle to the next) the first cycle 2+1
-    (its lease written once), idle 1, with changes 1+2, and 1 to give the lease up at the end."""
+    """Exact requests per cycle (token requests are not Sheets requests). Every cycle first asks
+    Drive for modifiedTime (1 Drive request, SPEC 7). One-shot run with changes and messages
+    2+2+2 Sheets (the worker lease is written before the first message goes out and given up
+    with their record: +1, see adapters/google/lease.py); the run after it reads again (it
+    wrote) 2, then idle 0; under `serve` (the backend kept) the first cycle 2+1 (its lease
+    written once), the next reads again 1, idle 0, with changes 1+2, and 1 to give the lease
+    up at the end."""
     sid = make_sheet(sheets_standin, service_account.email, SHUFFLED_HANT, mixed_rows())
     config_path = google_config(tmp_path, sheets_standin.base_url, service_account.path, sid)
     with count_requests(sheets_standin, "one-shot run: changes + messages") as first:
         assert run_at(capsys, config_path, NOW)[0] == 0
-    assert first.by_kind == {"spreadsheets.get": 1, "values.batchGet": 2, "spreadsheets.batchUpdate": 3}
-    with count_requests(sheets_standin, "one-shot run: idle") as idle_run:
+    assert first.by_kind == {"drive.files.get": 1, "spreadsheets.get": 1, "values.batchGet": 2,
+                             "spreadsheets.batchUpdate": 3}
+    with count_requests(sheets_standin, "one-shot run: after a write") as after_write:
         assert run_at(capsys, config_path, "2026-03-10T09:05")[0] == 0
-    assert idle_run.total == 2
+    assert after_write.by_kind == {"drive.files.get": 1, "spreadsheets.get": 1, "values.batchGet": 1}
+    with count_requests(sheets_standin, "one-shot run: idle") as idle_run:
+        assert run_at(capsys, config_path, "2026-03-10T09:06")[0] == 0
+    assert idle_run.by_kind == {"drive.files.get": 1}
 
     config = load_config(config_path)
+    shutil.rmtree(state_dir_of(config))  # state lost: serve's first cycle reads in full
     runner = CycleRunner(config, command="serve", keep=True)
     try:
         now = dt.datetime(2026, 3, 10, 9, 10, tzinfo=config.timezone)
         with count_requests(sheets_standin, "serve, first cycle (layout fetched)") as serve_first:
             outcome, = runner.run_cycle(now)
+        with count_requests(sheets_standin, "serve, after its write") as serve_after:
+            runner.run_cycle(now + dt.timedelta(minutes=4))
         with count_requests(sheets_standin, "serve, idle cycle") as serve_idle:
             outcome2, = runner.run_cycle(now + dt.timedelta(minutes=5))
         sheets_standin.set_values(sid, MAIN_HANT, "A9", [[{"房號": "2-202", "事由": "新來訪", "接待日期": "2026-03-10",
@@ -245,12 +263,14 @@ def test_request_counts_per_cycle_kind(sheets_standin, service_account, tmp_path
         with count_requests(sheets_standin, "serve stops: lease given up") as stopping:
             runner.close()
     assert all(o.exit_code == 0 for o in (outcome, outcome2, outcome3, outcome4))
-    assert serve_first.by_kind == {"spreadsheets.get": 1, "values.batchGet": 1, "spreadsheets.batchUpdate": 1}
-    assert outcome.api_requests == 3
-    assert serve_idle.by_kind == {"values.batchGet": 1} and outcome2.api_requests == 1
-    assert serve_changes.by_kind == {"values.batchGet": 2, "spreadsheets.batchUpdate": 1}
+    assert serve_first.by_kind == {"drive.files.get": 1, "spreadsheets.get": 1, "values.batchGet": 1,
+                                   "spreadsheets.batchUpdate": 1}
+    assert outcome.api_requests == 3 and outcome.drive_requests == 1
+    assert serve_after.by_kind == {"drive.files.get": 1, "values.batchGet": 1}
+    assert serve_idle.by_kind == {"drive.files.get": 1} and outcome2.api_requests == 0 and outcome2.result.idle
+    assert serve_changes.by_kind == {"drive.files.get": 1, "values.batchGet": 2, "spreadsheets.batchUpdate": 1}
     assert outcome3.api_requests == 3
-    assert serve_idle2.total == 1
+    assert serve_idle2.by_kind == {"drive.files.get": 1, "values.batchGet": 1}  # after its write
     assert stopping.by_kind == {"spreadsheets.batchUpdate": 1}
     assert records(sheets_standin, sid)[-1]["記錄編號"] == "R20260310-002"
 

@@ -36,8 +36,18 @@ def sheet_of(kind: str, body: dict) -> int | None:
         return body["sheetId"]
     if kind == "updateCells":
         return (body.get("start") or body.get("range"))["sheetId"]
-    if kind == "repeatCell":
+    if kind in ("repeatCell", "updateDimensionProperties"):
         return body["range"]["sheetId"]
+    if kind == "setBasicFilter":
+        return body["filter"]["range"]["sheetId"]
+    if kind == "updateSheetProperties":
+        return body["properties"]["sheetId"]
+    if kind == "addConditionalFormatRule":
+        return body["rule"]["ranges"][0]["sheetId"]
+    if kind == "deleteConditionalFormatRule":
+        return body["sheetId"]
+    if kind == "addChart":
+        return body["chart"]["position"]["overlayPosition"]["anchorCell"]["sheetId"]
     return None
 
 
@@ -84,7 +94,7 @@ def test_first_run_over_10_mb_is_split_under_the_limit_in_order(sheets_standin, 
 
     with count_requests(sheets_standin, "second run: nothing left to write") as second:
         assert run_at(capsys, config, "2026-03-10T09:05")[0] == 0
-    assert second.by_kind == {"spreadsheets.get": 1, "values.batchGet": 1}
+    assert second.by_kind == {"drive.files.get": 1, "spreadsheets.get": 1, "values.batchGet": 1}  # it wrote
 
 
 @pytest.fixture

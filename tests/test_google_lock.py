@@ -37,6 +37,9 @@ from tests.google_support import retry_clock  # noqa: F401  (autouse: retries on
 CENTER = "錦繡花園服務中心"
 T0 = dt.datetime(2026, 3, 10, 1, 0, tzinfo=dt.timezone.utc)
 TTL = dt.timedelta(minutes=15)  # what CycleRunner gives: 3 intervals of 5 minutes
+# A kept (serve) lease lives 6 intervals plus full_read_minutes (60): idle cycles (SPEC 7) do
+# not refresh it, and the next full cycle may be that far away.
+KEPT = dt.timedelta(minutes=30 + 60)
 
 
 
@@ -176,15 +179,15 @@ def test_a_lease_from_another_machine_stands_until_it_expires_then_is_taken_over
     far_lease.hold()
     holder = lease_holder(sheets_standin, sid)
     assert holder["host"] == "reception-02" and holder["pid"] == 4242
-    assert dt.datetime.fromisoformat(holder["expires"]) == T0 + dt.timedelta(minutes=30)  # 6 intervals
+    assert dt.datetime.fromisoformat(holder["expires"]) == T0 + KEPT
 
-    clock.advance(minutes=30)  # its last moment: its process id means nothing here, only age counts
+    clock.advance(minutes=90)  # its last moment: its process id means nothing here, only age counts
     lock = backend_of(config, clock).worker_lock()
     with pytest.raises(SheetHeldError) as refused:
         lock.acquire(me())
     assert refused.value.exit_code == 4 and refused.value.holder.pid == 4242
     assert "reception-02 上的進程 4242（serve，自 2026-03-10 09:00:00 起）" in str(refused.value)
-    assert "鎖在 2026-03-10 09:30 後失效" in str(refused.value)  # in the configured timezone
+    assert "鎖在 2026-03-10 10:30 後失效" in str(refused.value)  # in the configured timezone
 
     clock.advance(seconds=1)
     mine = lock.acquire(me("serve", keeps=True))
@@ -208,11 +211,12 @@ def test_run_skips_a_sheet_held_on_another_machine_reading_only_the_layout(sheet
     far_lease = backend_of(config).worker_lock().acquire(far_owner())
     far_lease.hold()
     before = sheets_standin.get_values(sid, MAIN_HANT)
-    clock.advance(minutes=29)
+    clock.advance(minutes=89)
     with count_requests(sheets_standin, "run refused") as refused:
         code, out, err = run_at(capsys, config, "2026-03-10T09:00")
     assert code == 4 and "reception-02 上的進程 4242（serve，自 " in err
-    assert refused.by_kind == {"spreadsheets.get": 1}  # the check cost the layout read alone
+    # the check cost the layout read alone (after the look at Drive: no state yet)
+    assert refused.by_kind == {"drive.files.get": 1, "spreadsheets.get": 1}
     assert sheets_standin.get_values(sid, MAIN_HANT) == before and not (tmp_path / "outbox").exists()
     clock.advance(minutes=2)  # expired: the next run takes over
     code, out, err = run_at(capsys, config, "2026-03-10T09:00")
@@ -232,7 +236,7 @@ def test_a_worker_that_lost_its_lease_cannot_write_even_once(sheets_standin, she
     slow_lease.hold()
     snapshot_before = sheets_standin.get_values(sid, MAIN_HANT)
 
-    clock.advance(minutes=31)  # hung past its expiry; another worker takes the sheet
+    clock.advance(minutes=91)  # hung past its expiry; another worker takes the sheet
     other = backend_of(config_path, clock).worker_lock().acquire(me("serve", keeps=True))
     other.hold()
 
@@ -328,7 +332,7 @@ def test_serve_refreshes_its_lease_inside_its_writes_or_when_expiry_is_near(shee
         with count_requests(sheets_standin, f"serve at +{minute} min", show=False) as tally:
             outcome, = runner.run_cycle(start + dt.timedelta(minutes=minute))
         assert outcome.exit_code == 0, outcome.error
-        counts[minute] = tally.total
+        counts[minute] = tally.sheets
 
     def expires() -> dt.datetime:
         return dt.datetime.fromisoformat(lease_holder(sheets_standin, sid)["expires"])
@@ -337,7 +341,7 @@ def test_serve_refreshes_its_lease_inside_its_writes_or_when_expiry_is_near(shee
         cycle(0)  # changes and messages: the lease rides on the write
         holder = lease_holder(sheets_standin, sid)
         assert (holder["pid"], holder["command"]) == (os.getpid(), "serve")
-        assert expires() == T0 + dt.timedelta(minutes=30)
+        assert expires() == T0 + KEPT
         record, = lease_records(sheets_standin, sid)
         assert record["visibility"] == "DOCUMENT" and record["location"] == {"locationType": "SPREADSHEET",
                                                                                "spreadsheet": True}
@@ -347,17 +351,21 @@ def test_serve_refreshes_its_lease_inside_its_writes_or_when_expiry_is_near(shee
         sheets_standin.append_rows(sid, MAIN_HANT, [[{"房號": "2-202", "事由": "新來訪", "接待日期": "2026-03-10",
                                                      "業主姓名": "趙"}.get(h) for h in SHUFFLED_HANT]])
         cycle(15)  # a write: its batch refreshes the lease, no extra request
-        assert counts[15] == 3 and expires() == T0 + dt.timedelta(minutes=45)
+        assert counts[15] == 3 and expires() == T0 + dt.timedelta(minutes=15) + KEPT
 
         # A one-shot run meanwhile is told who holds the sheet.
         code, out, err = run_at(capsys, config_path, "2026-03-10T09:17")
         assert code == 4 and f"上的進程 {os.getpid()}（serve，自 " in err
 
-        for minute in (20, 25, 30, 35, 40):
+        for minute in range(20, 95, 5):
             cycle(minute)
-        # Idle: 1 request, plus the refresh when less than 2.5 intervals are left.
-        assert [counts[m] for m in (5, 10, 20, 25, 30, 35, 40)] == [1, 1, 1, 1, 1, 2, 1]
-        assert expires() == T0 + dt.timedelta(minutes=65)
+        # After a write one full read (1 Sheets request), then idle cycles cost 0 Sheets requests
+        # and leave the lease alone (SPEC 7). The full read due after full_read_minutes (at +80)
+        # refreshes it, less than 2.5 intervals + full_read_minutes being left; that write makes
+        # the next cycle read once more.
+        assert [counts[m] for m in (5, 10)] == [1, 0]
+        assert [counts[m] for m in range(20, 95, 5)] == [1] + [0] * 11 + [2, 1, 0]
+        assert expires() == T0 + dt.timedelta(minutes=80) + KEPT
     finally:
         runner.close()
     assert released_by(sheets_standin, sid) == os.getpid()
@@ -375,7 +383,8 @@ def test_one_shot_runs_fence_their_write_and_hold_the_lease_only_while_messages_
     with count_requests(sheets_standin, "one-shot run: changes, no messages") as changes:
         code, out, err = run_at(capsys, config, "2026-03-09T07:00")  # Monday, before digest and review
     assert code == 0, err
-    assert changes.by_kind == {"spreadsheets.get": 1, "values.batchGet": 2, "spreadsheets.batchUpdate": 1}
+    assert changes.by_kind == {"drive.files.get": 1, "spreadsheets.get": 1, "values.batchGet": 2,
+                               "spreadsheets.batchUpdate": 1}
     write = sheets_standin.requests_of("spreadsheets.batchUpdate")[-1].body["requests"]
     kinds = [next(iter(r)) for r in write]
     assert kinds[:2] == ["createDeveloperMetadata", "createDeveloperMetadata"]  # the write marker, the lease
@@ -386,7 +395,8 @@ def test_one_shot_runs_fence_their_write_and_hold_the_lease_only_while_messages_
     with count_requests(sheets_standin, "one-shot run: messages, no changes") as messages:
         code, out, err = run_at(capsys, config, "2026-03-09T09:00")
     assert code == 0, err
-    assert messages.by_kind == {"spreadsheets.get": 1, "values.batchGet": 1, "spreadsheets.batchUpdate": 2}
+    assert messages.by_kind == {"drive.files.get": 1, "spreadsheets.get": 1, "values.batchGet": 1,
+                                "spreadsheets.batchUpdate": 2}
     hold, record = (r.body["requests"] for r in sheets_standin.requests_of("spreadsheets.batchUpdate")[-2:])
     # marker, then the swap from the released record to a live one; then, with the log rows, back
     assert [next(iter(r)) for r in hold] == ["updateDeveloperMetadata", "deleteDeveloperMetadata",
@@ -398,9 +408,12 @@ def test_one_shot_runs_fence_their_write_and_hold_the_lease_only_while_messages_
     assert "appendCells" in {next(iter(r)) for r in record}
     assert released_by(sheets_standin, sid) == os.getpid()
 
-    with count_requests(sheets_standin, "one-shot run: idle") as idle:
+    with count_requests(sheets_standin, "one-shot run: after its write") as after:
         assert run_at(capsys, config, "2026-03-09T09:05")[0] == 0
-    assert idle.by_kind == {"spreadsheets.get": 1, "values.batchGet": 1}
+    assert after.by_kind == {"drive.files.get": 1, "spreadsheets.get": 1, "values.batchGet": 1}
+    with count_requests(sheets_standin, "one-shot run: idle") as idle:
+        assert run_at(capsys, config, "2026-03-09T09:10")[0] == 0
+    assert idle.by_kind == {"drive.files.get": 1}
 
 
 def test_an_emergency_is_not_held_back_when_the_lease_cannot_be_written(sheets_standin, service_account,
@@ -427,3 +440,51 @@ def test_dry_run_neither_checks_nor_takes_the_lease(sheets_standin, sheet, capsy
     assert tally.by_kind == {"spreadsheets.get": 1, "values.batchGet": 1}
     far_lease.release()
     assert records(sheets_standin, sid)[0].get("記錄編號") is None
+
+
+# --- a rollout (deploy/kubernetes): two pods of one shard at once -----------------------------
+
+def test_a_rollout_two_workers_on_one_sheet_never_both_write(sheets_standin, sheet, tmp_path, monkeypatch):
+    """The new pod of a shard starts while the old one still runs (a StatefulSet rollout, or an
+    old pod hanging past its grace period). The sheet's lease keeps the new one off the sheet
+    while the old one holds it; once the old one stops (SIGTERM: the lease is given up) the new
+    one takes over. Each pod has its own state_dir; every id and every message exists once."""
+    sid, config_path = sheet
+    clock = WallClock()
+    monkeypatch.setattr(google_lease, "DEFAULT_CLOCK", clock)
+    new_path = config_path.with_name("new-pod.toml")
+    new_path.write_text('state_dir = "state-new-pod"\n' + config_path.read_text(encoding="utf-8"), encoding="utf-8")
+    old = CycleRunner(load_config(config_path), command="serve", keep=True)
+    new = CycleRunner(load_config(new_path), command="serve", keep=True)
+    new.owner = far_owner()  # another pod: another host
+    start = dt.datetime(2026, 3, 10, 9, 0, tzinfo=old.config.timezone)
+
+    def cycle(runner: CycleRunner, minute: int):
+        clock.now = T0 + dt.timedelta(minutes=minute)
+        outcome, = runner.run_cycle(start + dt.timedelta(minutes=minute))
+        return outcome
+
+    try:
+        assert cycle(old, 0).exit_code == 0  # the old pod: ids, statuses, digests; its lease live
+        sheets_standin.append_rows(sid, MAIN_HANT, [[{"房號": "2-202", "事由": "新來訪", "接待日期": "2026-03-10",
+                                                     "業主姓名": "趙"}.get(h) for h in SHUFFLED_HANT]])
+        before = sheets_standin.get_values(sid, MAIN_HANT)
+        skipped = cycle(new, 1)
+        assert skipped.held and skipped.exit_code == 4
+        assert sheets_standin.get_values(sid, MAIN_HANT) == before  # not one cell
+        handled = cycle(old, 5)
+        assert handled.exit_code == 0 and handled.result.cells_written > 0
+        assert cycle(new, 6).held
+    finally:
+        old.close()  # SIGTERM to the old pod: it gives the sheet up
+    try:
+        taken = cycle(new, 11)
+        assert taken.exit_code == 0 and not taken.held
+        assert lease_holder(sheets_standin, sid)["host"] == "reception-02"
+        assert cycle(new, 16).exit_code == 0
+    finally:
+        new.close()
+    ids = [r["記錄編號"] for r in records(sheets_standin, sid)]
+    assert all(ids) and len(ids) == len(set(ids)) and ids[-1] == "R20260310-002"
+    sent = Outbox(tmp_path / "outbox").all()
+    assert sent and len({m["Message-ID"] for m in sent}) == len(sent)  # no message twice

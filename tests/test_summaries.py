@@ -1,5 +1,7 @@
 """SPEC 3.4, 4.1: queues, reviews, follow-up, 週報, the event log — from an evaluation."""
 
+import datetime as dt
+
 import pytest
 
 from automation.domain import events, summaries
@@ -19,23 +21,31 @@ def test_phones_are_masked_first_3_last_4(phone, masked):
     assert mask_phone(phone) == masked
 
 
-def test_supervisor_queue_holds_its_open_rows_and_incomplete_rows_oldest_first():
+def test_supervisor_queue_holds_its_open_rows_and_incomplete_rows_due_first():
+    """SPEC 4.1: ordered by 處理時限, rows without one (資料不全) first, then oldest first; dates
+    are dates, numbers numbers; 系統提示 and the sheet row come last."""
     frame = evaluate(
-        {"received_at": "2026-03-05", "phone": "13812345678"},  # supervisor level
+        {"received_at": "2026-03-05 14:30", "phone": "13812345678"},  # supervisor level, due 03-12
         {"received_at": "2026-03-01"},  # manager
-        {"received_at": "2026-03-04"},  # supervisor, older
-        {"received_at": None},  # incomplete, no date: last
+        {"received_at": "2026-03-04"},  # supervisor, older: due 03-11
+        {"received_at": None},  # incomplete, no date: last of the rows without a due date
         {"received_at": "2026-03-09", "room": None},  # incomplete
         {"received_at": "2026-03-05", "completed_at": "2026-03-06"},  # closed
         today=TODAY,
     )
-    tabs = summaries.build_tabs(frame, day(TODAY), HANT, 30)
+    tabs = summaries.build_tabs(frame, day(TODAY), HANT, 30, {2: (14, 30)})
     queue = tabs["supervisor_queue"]
     assert queue[0] == HANT.layout("queue")
-    assert [r[0] for r in queue[1:]] == ["R20260304-001", "R20260305-001", "R20260309-001", "R20260310-001"]
-    assert queue[2][4] == "138****5678"
-    assert queue[2][10] == 5  # days open
-    assert [r[0] for r in tabs["manager_queue"][1:]] == ["R20260301-001"]
+    assert [r[0] for r in queue[1:]] == ["R20260309-001", "R20260310-001", "R20260304-001", "R20260305-001"]
+    row = queue[4]
+    assert row[1] == dt.datetime(2026, 3, 5, 14, 30) and row[9] == dt.date(2026, 3, 12)
+    assert row[4] == "138****5678"
+    assert row[10] == 5  # days open
+    assert row[12] == 2  # its sheet row
+    assert queue[1][9] == "" and queue[1][11] == "房號缺失" and queue[1][12] == 6
+    manager = tabs["manager_queue"]
+    assert manager[0] == HANT.layout("manager_queue") and "處理時限" not in manager[0]
+    assert [r[0] for r in manager[1:]] == ["R20260301-001"]
 
 
 def test_pending_review_window_and_never_reviewed_count():
@@ -64,7 +74,7 @@ def test_follow_up_lists_finished_in_the_last_14_days_without_an_answer():
     )
     rows = summaries.build_tabs(frame, day(TODAY), HANT, 30)["follow_up"]
     assert [r[0] for r in rows[1:]] == ["R20260220-001", "R20260309-001"]
-    assert rows[1][8] == "2026-02-25" and rows[1][10] == 13
+    assert rows[1][8] == dt.date(2026, 2, 25) and rows[1][10] == 13 and rows[1][11] == 2
 
 
 def test_weekly_report_counts_a_cohort_by_received_week():

@@ -332,9 +332,10 @@ def test_spec_3_3_worked_examples_end_to_end(tmp_path, capsys):
         assert record["當前負責人"].startswith(role), f"例{n}"
     # The supervisor and manager carry the configured names in brackets.
     assert got[2]["當前負責人"] == "客服主管（王敏）" and got[4]["當前負責人"] == "經理（李強）"
-    # The queues hold what the statuses say, oldest first.
+    # The queues hold what the statuses say: rows without a 處理時限 (資料不全) first, then the
+    # earliest 處理時限 first (SPEC 4.1).
     assert [r[0] for r in tab_rows(workbook, "主管隊列")[1:]] == [
-        got[3]["記錄編號"], got[2]["記錄編號"], got[10]["記錄編號"]]
+        got[10]["記錄編號"], got[3]["記錄編號"], got[2]["記錄編號"]]
     assert [r[0] for r in tab_rows(workbook, "經理隊列")[1:]] == [got[4]["記錄編號"]]
 
 

@@ -18,7 +18,7 @@ from automation.domain.records import CellWrite, WritePlan
 from automation.errors import WorkbookLockedError
 from automation.application.one_center import tab_names
 from automation.vocabulary import Vocabulary
-from tests.workbooks import MAIN_HANT, build_workbook, row
+from tests.workbooks import MAIN_HANT, build_workbook, count_workbook_parses, row
 
 HANT = Vocabulary("zh-Hant")
 NAMES = tab_names(HANT)
@@ -31,15 +31,7 @@ def workbook(tmp_path):
 
 
 def loads_counted(backend, monkeypatch) -> list[int]:
-    loads = []
-    real = openpyxl.load_workbook
-
-    def counting(*args, **kwargs):
-        loads.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(openpyxl, "load_workbook", counting)
-    return loads
+    return count_workbook_parses(monkeypatch)
 
 
 def test_unchanged_file_is_not_parsed_again_and_reads_the_same(workbook, monkeypatch):

@@ -47,6 +47,7 @@ class SheetBackend:
     """A center's spreadsheet, as the cycle reads and writes it."""
 
     request_count: int | None = None  # API requests made so far, for backends that count them
+    drive_request_count: int | None = None  # Drive requests (Google's change signal), likewise
 
     def describe(self) -> str:
         """What this is, in words (for `init` output and errors)."""
@@ -77,6 +78,12 @@ class SheetBackend:
     def initialize(self, layout: Layout) -> list[str]:
         """Create or upgrade the spreadsheet; returns what was changed, in words. Idempotent."""
         raise NotImplementedError
+
+    def change_stamp(self) -> dict | None:
+        """SPEC 7: a cheap stamp that moves whenever the sheet changes (a local file's `stat`,
+        Drive's modifiedTime), compared by domain/change_policy.py. None: cannot tell now, so
+        the cycle reads in full."""
+        return None
 
     def worker_lock(self) -> "SheetLock | None":
         """The sheet's own lease, when the backend keeps one in the sheet (Google Sheets); None

@@ -26,9 +26,12 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from ..domain.records import Snapshot, WritePlan
 from ..errors import AutomationError, SheetUnusableError, WorkbookLockedError
 from ..vocabulary import LANGUAGES, Vocabulary, normalize_text
+from ..presentation import tab_formats
 from . import workbook_file
+from .file_stamp import file_stamp
 from .ports import Layout, SheetBackend, TabNames
 from .workbook_file import MIB, FileIdentity, PackageFacts
+from .workbook_tabs import add_overdue_rule, format_log, set_plain, write_tab
 
 DEFAULT_MAX_BYTES = 500 * MIB
 
@@ -47,13 +50,6 @@ def office_lock_files(path: Path) -> list[Path]:
         )
     ]
     return [candidate for candidate in dict.fromkeys(candidates) if candidate.exists()]
-
-
-def set_plain(cell, value: Any) -> None:
-    """Assign a value so text stays text: a string starting with '=' must not become a formula."""
-    cell.value = value
-    if isinstance(value, str) and cell.data_type == "f":
-        cell.data_type = "s"
 
 
 class WorkbookBackend(SheetBackend):
@@ -88,6 +84,10 @@ class WorkbookBackend(SheetBackend):
 
     def ensure_writable(self) -> None:
         self._check_not_locked()
+
+    def change_stamp(self) -> dict | None:
+        """SPEC 7: one `stat`, the workbook not opened (adapters/file_stamp.py)."""
+        return file_stamp(self.path)
 
     def _load(self, for_writing: bool = True):
         # Reading a workbook open in an office program is harmless and lets a cycle still send
@@ -151,7 +151,9 @@ class WorkbookBackend(SheetBackend):
             rows.pop()
         tabs = {}
         for title in names.summaries:
-            if title in book.sheetnames:
+            # A tab without the worker's filter was written before tabs were formatted: left
+            # out, it is rewritten, formats and all.
+            if title in book.sheetnames and book[title].auto_filter.ref:
                 tabs[title] = _sheet_values(book[title])
         log_rows = []
         if names.log in book.sheetnames:
@@ -173,7 +175,7 @@ class WorkbookBackend(SheetBackend):
         for write in plan.cells:
             set_plain(sheet.cell(row=write.row, column=write.column), write.value)
         for title, content in plan.tabs.items():
-            _replace_tab(book, title, content)
+            _replace_tab(book, title, content, plan.tab_formats.get(title), plan.main_tab)
         if plan.log_rows:
             _append_rows(book, plan.log_tab, plan.log_header, plan.log_rows)
         self._save(book)
@@ -275,6 +277,8 @@ class WorkbookBackend(SheetBackend):
                 validation.add(sqref)
                 sheet.add_data_validation(validation)
                 changes.append(words("init_dropdown", header=layout.headers[layout.header_keys.index(key)]))
+        if add_overdue_rule(sheet, positions):
+            changes.append(words("init_overdue_rule"))
         for old_title, title in _adopt_other_spellings(book, layout.tabs):
             changes.append(words("init_renamed", old=old_title, new=title))
         for title, header in layout.tabs.items():
@@ -362,7 +366,7 @@ def _respell_header(sheet, key: str, title: str) -> None:
             set_plain(cell, text)
 
 
-def _replace_tab(book, title: str, content: list[list[Any]]) -> None:
+def _replace_tab(book, title: str, content: list[list[Any]], form, main_title: str) -> None:
     """Rewrite a generated tab whole, in place (its position among the tabs is kept)."""
     if title in book.sheetnames:
         index = book.sheetnames.index(title)
@@ -370,16 +374,9 @@ def _replace_tab(book, title: str, content: list[list[Any]]) -> None:
         sheet = book.create_sheet(title, index)
     else:
         sheet = book.create_sheet(title)
-    bold = Font(bold=True)
-    for row_number, row in enumerate(content, start=1):
-        for column, value in enumerate(row, start=1):
-            if value == "" or value is None:
-                continue
-            set_plain(sheet.cell(row=row_number, column=column), value)
-    for column in range(1, len(content[0]) + 1 if content else 1):
-        sheet.cell(row=1, column=column).font = bold
-        sheet.column_dimensions[get_column_letter(column)].width = 14
-    sheet.freeze_panes = "A2"
+    if form is None:  # a plan without formats (a caller of the backend alone): plain but readable
+        form = tab_formats.plain_format(content)
+    write_tab(sheet, content, form, main_title)
 
 
 def _append_rows(book, title: str, header: list[str], rows: list[list[Any]]) -> None:
@@ -387,13 +384,12 @@ def _append_rows(book, title: str, header: list[str], rows: list[list[Any]]) -> 
         sheet = book.create_sheet(title)
         for column, text in enumerate(header, start=1):
             set_plain(sheet.cell(row=1, column=column), text)
-            sheet.cell(row=1, column=column).font = Font(bold=True)
-        sheet.freeze_panes = "A2"
     sheet = book[title]
     start = sheet.max_row + 1 if sheet.max_row > 1 or sheet.cell(1, 1).value is not None else 1
     for offset, row in enumerate(rows):
         for column, value in enumerate(row, start=1):
             set_plain(sheet.cell(row=start + offset, column=column), value)
+    format_log(sheet, tab_formats.event_log_format(), start)
 
 
 def atomic_save(book, path: Path) -> None:

@@ -7,7 +7,10 @@ waiting on the network (Google Sheets, SMTP), which threads overlap well. Around
 - the sheet's lease (automation/adapters/locks.py), so two workers never both write one sheet;
 - one log line for the operator (rows read, changed cells, escalations, messages, seconds, API
   requests when the backend counts them), and a warning per row whose 系統提示 newly appeared;
-- the monitoring cache `status` reads (automation/monitor_state.py).
+- the monitoring cache `status` reads (automation/monitor_state.py);
+- change detection (SPEC 7, application/change_state.py): a cycle first looks at the sheet's
+  modification stamp; when nothing changed and no moment passed it stops there — no lease, no
+  read, no write, 0 Sheets requests.
 
 `--shard I/N` keeps the centers whose name hashes to I of N, so N machines split a company's
 centers between them; the hash (SHA-256 of the name) is stable across runs and machines.
@@ -33,7 +36,8 @@ from ..config import CenterConfig, Config, state_directory
 from ..errors import AutomationError, ConfigError
 from ..logs import event_record
 from ..monitor_state import StateStore
-from . import one_center
+from ..domain.records import CenterResult
+from .change_state import ChangeTracker, Look
 from .holding_transport import HoldingTransport
 
 log = logging.getLogger("automation.cycle")
@@ -82,18 +86,23 @@ class CenterOutcome:
 
     center: CenterConfig
     exit_code: int = 0
-    result: one_center.CenterResult | None = None
+    result: CenterResult | None = None
     error: str = ""  # the user-visible error, as `run` prints it after "錯誤："
     internal: bool = False  # a bug, not something the user caused
     held: bool = False  # another worker holds the sheet: skipped
     not_started: bool = False  # stopping: the center waits for the next cycle
     api_requests: int | None = None
+    drive_requests: int | None = None
     seconds: float = 0.0
     traceback: str = field(default="", repr=False)
 
     @property
     def succeeded(self) -> bool:
         return self.result is not None and self.exit_code == 0
+
+
+def _difference(after: int | None, before: int | None) -> int | None:
+    return after - before if before is not None and after is not None else None
 
 
 class CycleRunner:
@@ -126,6 +135,9 @@ class CycleRunner:
         self.owner = locks.LockOwner.this_process(
             self.command, dt.timedelta(minutes=HEALTHY_INTERVALS * config.schedule.interval_minutes), keeps=self.keep)
         self.state = StateStore(state_dir_of(config))
+        changes = getattr(self, "changes", None)
+        if changes is None or changes.directory.parent != state_dir_of(config):
+            self.changes = ChangeTracker(state_dir_of(config), keep_in_memory=self.keep)
 
     def replace_config(self, config: Config) -> None:
         """Take a reloaded config: backends are rebuilt; leases of centers that left this shard
@@ -192,28 +204,22 @@ class CycleRunner:
             return CenterOutcome(center, not_started=True)
         started = self.monotonic()
         outcome = CenterOutcome(center)
-        backend = lease = None
-        requests_before = None
+        backend = None
+        requests_before = drive_before = None
         try:
-            transport = None if dry_run else wiring.transport_for(config)
-            backend = self._backend(config, center)
-            requests_before = backend.request_count
-            if not dry_run:
-                lease = self._unless_unwritable(config, center, backend)
-                # A lazily written lease (Google Sheets) is held before the first message goes out.
-                transport = HoldingTransport(transport, lease)
-            try:
-                result = one_center.run_center(center, config, now, backend, transport, dry_run=dry_run)
-                if self.keep and not dry_run:
-                    try:
-                        lease.hold()  # serve: a lazily written lease is written once a cycle went well
-                    except locks.SheetHeldError:
-                        raise
-                    except AutomationError:
-                        pass  # the cycle's work is done; the next one writes the lease
-            finally:
-                if not self.keep:
-                    self._let_go(center.name)
+            # A one-shot run looks at a workbook's stamp without opening it (nor importing what
+            # opens it); a kept or Google backend gives the stamp itself.
+            source = None if (self.keep or dry_run) else wiring.stamp_source_for(center)
+            backend = self._backend(config, center) if source is None else None
+            if backend is not None:
+                requests_before, drive_before = backend.request_count, backend.drive_request_count
+            # A dry run always reads: it is asked to show what a cycle would change.
+            look = None if dry_run else self.changes.look(center, config, source or backend, now)
+            if look is not None and look.idle:
+                result = CenterResult(center.name, rows=look.record.rows, idle=True)
+            else:
+                backend = backend or self._backend(config, center)
+                result = self._full_cycle(config, center, now, backend, dry_run, look)
             outcome.result, outcome.exit_code, outcome.error = result, result.exit_code, result.error
         except locks.SheetHeldError as error:
             outcome.exit_code, outcome.error, outcome.held = error.exit_code, str(error), True
@@ -227,12 +233,44 @@ class CycleRunner:
             outcome.error = f"服務中心「{center.name}」運行失敗（內部錯誤 {type(error).__name__}）"
             outcome.traceback = traceback.format_exc()
             self._drop_backend(center.name)  # whatever the backend kept may be what broke
-        requests_after = backend.request_count if backend is not None else None
-        if requests_before is not None and requests_after is not None:
-            outcome.api_requests = requests_after - requests_before
+        if outcome.result is None and not dry_run:
+            self.changes.forget(center.name)  # whatever happened, the next cycle reads in full
+        if backend is not None:
+            outcome.api_requests = _difference(backend.request_count, requests_before)
+            outcome.drive_requests = _difference(backend.drive_request_count, drive_before)
         outcome.seconds = self.monotonic() - started
         self._report(config, outcome, now, dry_run)
         return outcome
+
+    def _full_cycle(self, config: Config, center: CenterConfig, now: dt.datetime, backend,
+                    dry_run: bool, look: Look | None) -> CenterResult:
+        """Lease, read, rules, write, send; then remember the read (SPEC 7)."""
+        from . import one_center  # pandas and the rules: not needed by a cycle that only looked
+
+        transport = None if dry_run else wiring.transport_for(config)
+        lease = None
+        if not dry_run:
+            lease = self._unless_unwritable(config, center, backend)
+            # A lazily written lease (Google Sheets) is held before the first message goes out.
+            transport = HoldingTransport(transport, lease)
+        try:
+            result = one_center.run_center(center, config, now, backend, transport, dry_run=dry_run)
+            if self.keep and not dry_run:
+                try:
+                    lease.hold()  # serve: a lazily written lease is written once a cycle went well
+                except locks.SheetHeldError:
+                    raise
+                except AutomationError:
+                    pass  # the cycle's work is done; the next one writes the lease
+        finally:
+            if not self.keep:
+                self._let_go(center.name)
+        if look is not None:
+            result.full_read_reason = look.reason
+            self.changes.remember(center, config, look, now, rows=result.rows,
+                                  wrote=bool(result.cells_written or result.tabs_written or result.log_rows),
+                                  pending=bool(result.exit_code or result.messages_failed))
+        return result
 
     def _backend(self, config: Config, center: CenterConfig):
         if not self.keep:
@@ -329,6 +367,12 @@ class CycleRunner:
                           messages_failed=result.messages_failed, log_rows=result.log_rows)
         if outcome.api_requests is not None:
             fields["api_requests"] = outcome.api_requests
+        if outcome.drive_requests:
+            fields["drive_requests"] = outcome.drive_requests
+        if result is not None and result.idle:
+            fields["idle"] = True
+        elif result is not None and result.full_read_reason:
+            fields["full_read"] = result.full_read_reason
         if result is not None:
             message = center_line(outcome, dry_run)
             level = logging.INFO if outcome.exit_code == 0 else logging.WARNING
@@ -366,7 +410,8 @@ class CycleRunner:
         if dry_run or outcome.not_started:
             return
         summary = {key: fields[key] for key in ("rows", "cells_written", "escalations", "messages_sent",
-                                                "messages_failed", "seconds", "api_requests") if key in fields}
+                                                "messages_failed", "seconds", "api_requests", "drive_requests", "idle")
+                   if key in fields}
         self.state.record(center, now, exit_code=outcome.exit_code,
                           error="" if outcome.held else (outcome.error if outcome.exit_code else ""),
                           skipped=outcome.error if outcome.held else "", summary=summary,
@@ -379,6 +424,8 @@ class CycleRunner:
         failed = len(handled) - succeeded - held
         not_started = len(outcomes) - len(handled)
         requests = [o.api_requests for o in handled if o.api_requests is not None]
+        drive = sum(o.drive_requests or 0 for o in handled)
+        idle = sum(1 for o in handled if o.result is not None and o.result.idle)
         parts = [f"{len(handled)} 個服務中心", f"成功 {succeeded}"]
         if held:
             parts.append(f"由其他程序處理而跳過 {held}")
@@ -386,13 +433,18 @@ class CycleRunner:
             parts.append(f"失敗 {failed}")
         if not_started:
             parts.append(f"因停止未開始 {not_started}（下次運行處理）")
+        if idle:
+            parts.append(f"無變更未讀取 {idle}")
         if requests:
             parts.append(f"API 請求 {sum(requests)} 次")
+        if drive:
+            parts.append(f"Drive 請求 {drive} 次")
         fields: dict[str, Any] = {"centers": len(handled), "succeeded": succeeded, "failed": failed, "held": held,
                                   "not_started": not_started, "seconds": round(seconds, 3),
                                   "cycle_at": now.isoformat(timespec="seconds")}
         if requests:
             fields["api_requests"] = sum(requests)
+        fields.update(drive_requests=drive, idle=idle)
         event_record(log, logging.INFO, "cycle_done", "本輪完成：" + "，".join(parts) + f"（用時 {seconds:.1f} 秒）",
                      **fields)
 
@@ -400,7 +452,9 @@ class CycleRunner:
 def center_line(outcome: CenterOutcome, dry_run: bool) -> str:
     """The operator's line for a center that ran (rows, cells, escalations, messages, time)."""
     result = outcome.result
-    if dry_run:
+    if result.idle:
+        parts = ["自上次完整讀取後無變更，未讀取（只查看了修改時間）"]
+    elif dry_run:
         parts = [f"試運行：讀取 {result.rows} 行", f"將修改 {result.cells_written} 個儲存格"]
     else:
         parts = [f"讀取 {result.rows} 行", f"修改 {result.cells_written} 個儲存格", f"升級 {result.escalations} 項",

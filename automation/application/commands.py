@@ -16,8 +16,8 @@ from .. import logs, wiring
 from ..config import Config
 from ..vocabulary import Vocabulary
 from ..domain.privacy import mask_phones_in_text
+from ..domain.records import CenterResult
 from ..errors import AutomationError, DeliveryError
-from . import one_center
 from .all_centers import CycleRunner, center_lease
 
 EXIT_OK = 0
@@ -100,11 +100,13 @@ def print_outcome(outcome, dry_run: bool, out, err, vocabulary: Vocabulary | Non
     return EXIT_OK
 
 
-def summary_line(result: one_center.CenterResult, dry_run: bool, vocabulary: Vocabulary | None = None) -> str:
+def summary_line(result: CenterResult, dry_run: bool, vocabulary: Vocabulary | None = None) -> str:
     """A center's line, in the configured language (default: the default language)."""
     words = functools.partial((vocabulary or Vocabulary()).label, "output")
     if dry_run:
         return words("run_dry_summary", center=result.center, rows=result.rows, cells=result.cells_written)
+    if result.idle:
+        return words("run_idle", center=result.center, rows=result.rows)
     parts = [words("run_rows", count=result.rows), words("run_cells", count=result.cells_written)]
     if result.tabs_written:
         parts.append(words("run_tabs", tabs="、".join(result.tabs_written)))
@@ -119,6 +121,8 @@ def summary_line(result: one_center.CenterResult, dry_run: bool, vocabulary: Voc
 
 
 def init_all(config: Config, out=None, err=None) -> int:
+    from .one_center import layout_for  # pandas and the rules: not needed by `run`'s idle cycles
+
     out, err = out or sys.stdout, err or sys.stderr
     worst = EXIT_OK
     for center in config.centers:
@@ -126,7 +130,7 @@ def init_all(config: Config, out=None, err=None) -> int:
             backend = wiring.backend_for(center, config)
             # init writes too: not while serve (or another worker) holds the sheet.
             with center_lease(center, backend, config, command="init"):
-                changes = backend.initialize(one_center.layout_for(config, center))
+                changes = backend.initialize(layout_for(config, center))
         except AutomationError as error:
             print(f"錯誤：{error}", file=err)
             worst = max(worst, error.exit_code)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, Callable
 
 import numpy as np
@@ -21,42 +21,18 @@ import pandas as pd
 
 from ..adapters.ports import Layout, SheetBackend, TabNames, Transport
 from ..config import CenterConfig, Config
-from ..domain import events, messages, rules, summaries
-from ..domain.cells import row_anchors, same_content
+from ..domain import dates, events, messages, rules, summaries
+from ..domain.cells import row_anchors, same_tab_content
 from ..domain.privacy import with_phones_masked
-from ..domain.records import CellWrite, OutgoingMessage, WritePlan
+from ..domain.records import CellWrite, CenterResult, OutgoingMessage, WritePlan
 from ..domain.table import MainTable, build_main_table
 from ..errors import DeliveryError
 from ..gcpause import collector_paused
 from ..journal import MessageJournal
+from ..presentation import tab_formats
 from ..vocabulary import Vocabulary
 
 SUMMARY_TAB_KEYS = ("supervisor_queue", "manager_queue", "pending_review", "follow_up", "weekly_report")
-
-
-@dataclass
-class CenterResult:
-    center: str
-    exit_code: int = 0
-    error: str = ""
-    rows: int = 0
-    cells_written: int = 0
-    tabs_written: list[str] = field(default_factory=list)
-    log_rows: int = 0
-    escalations: int = 0
-    messages_sent: int = 0
-    messages_failed: int = 0
-    seconds: float = 0.0
-    dry_run_lines: list[str] = field(default_factory=list)
-    # (sheet row, record id, note) for rows whose 系統提示 became a new non-blank text this cycle:
-    # the operator's log names them once, when they appear, not at every idle re-run.
-    new_notes: list[tuple[int, str, str]] = field(default_factory=list)
-    # (sheet row, record id or "", reason) for rows left out because their worker cells cannot be written.
-    skipped_rows: list[tuple[int, str, str]] = field(default_factory=list)
-    skipped_lines: list[str] = field(default_factory=list)  # the same, as sentences naming each row
-    # A dry run's messages, as they would go out (`run --dry-run --preview DIR` writes them).
-    preview: list[OutgoingMessage] = field(default_factory=list)
-    failure_reasons: list[str] = field(default_factory=list)  # why messages could not be sent, each once
 
 
 def tab_names(vocabulary: Vocabulary) -> TabNames:
@@ -123,16 +99,28 @@ def plan_cell_writes(table: MainTable, evaluation: pd.DataFrame, vocabulary: Voc
     return new_headers, writes
 
 
+def received_times(frame: pd.DataFrame) -> dict[int, tuple[int, int]]:
+    """Sheet row → the time of day staff gave with 接待日期, for rows that gave one."""
+    out = {}
+    for sheet_row, value in zip(frame.index.tolist(), frame["received_at"].tolist()):
+        time = dates.time_of_day(value) if value is not None else None
+        if time is not None:
+            out[sheet_row] = time
+    return out
+
+
 def plan_tabs(evaluation: pd.DataFrame, today: int, config: Config, vocabulary: Vocabulary,
-              existing: dict[str, list[list[Any]]]) -> tuple[dict[str, list[list[Any]]], dict[str, list[list[Any]]]]:
-    """(all summary tabs by key, the ones whose content changed by title)."""
-    built = summaries.build_tabs(evaluation, today, vocabulary, config.review_window_days)
-    changed = {}
+              existing: dict[str, list[list[Any]]], times: dict[int, tuple[int, int]] | None = None,
+              ) -> tuple[dict[str, list[list[Any]]], dict[str, list[list[Any]]], dict[str, Any]]:
+    """(all summary tabs by key, the ones whose content changed by title, their formats by title)."""
+    built = summaries.build_tabs(evaluation, today, vocabulary, config.review_window_days, times)
+    changed, formats = {}, {}
     for key, content in built.items():
         title = vocabulary.tab_title(key)
-        if title not in existing or not same_content(existing[title], content):
+        if title not in existing or not same_tab_content(existing[title], content):
             changed[title] = content
-    return built, changed
+            formats[title] = tab_formats.tab_format(key, content, vocabulary)
+    return built, changed, formats
 
 
 def new_row_notes(frame: pd.DataFrame, evaluation: pd.DataFrame) -> list[tuple[int, str, str]]:
@@ -252,13 +240,14 @@ class _Cycle:
         result.rows = len(evaluation)
         result.new_notes = new_row_notes(table.frame, evaluation)
         shown = with_phones_masked(evaluation)  # what leaves the main tab: tabs and mails
-        built, changed_tabs = plan_tabs(shown, self.today, config, vocabulary, snapshot.tabs)
+        built, changed_tabs, formats = plan_tabs(shown, self.today, config, vocabulary, snapshot.tabs,
+                                                 received_times(table.frame))
         log_rows = events.cycle_log_rows(evaluation, self.now_text, vocabulary)
         result.escalations = sum(1 for row in log_rows if row[1] in (
             vocabulary.label("events", "escalated_supervisor"), vocabulary.label("events", "escalated_manager")))
         log_rows += skipped_log_rows(result.skipped_rows, snapshot.log_rows, self.now_text, vocabulary)
         plan = WritePlan(
-            main_tab=snapshot.main_tab, new_headers=new_headers, cells=cells, tabs=changed_tabs,
+            main_tab=snapshot.main_tab, new_headers=new_headers, cells=cells, tabs=changed_tabs, tab_formats=formats,
             log_tab=names.log, log_header=vocabulary.tab_layout("event_log"), log_rows=log_rows,
         )
         self.due = messages.due_messages(

@@ -62,3 +62,37 @@ def row_anchors(frame: pd.DataFrame) -> np.ndarray:
     out = np.empty(len(frame), dtype=object)
     out[:] = ["#" + sha1("\x1f".join(values).encode("utf-8")).hexdigest()[:16] for values in zip(*columns)]
     return out
+
+
+def tab_cell_key(value: Any) -> str:
+    """A generated tab's cell as compared across backends: a date as the spreadsheet serial number
+    both read it back as (a workbook gives a datetime, Google a number), numbers rounded."""
+    if type(value) is str:
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, dt.datetime):
+        number = value.toordinal() - SERIAL_EPOCH + (value.hour * 3600 + value.minute * 60 + value.second) / 86400
+    elif isinstance(value, dt.date):
+        number = value.toordinal() - SERIAL_EPOCH
+    elif isinstance(value, (int, float, np.integer, np.floating)):
+        number = float(value)
+    else:
+        return str(value)
+    number = round(float(number), 6)
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+SERIAL_EPOCH = dt.date(1899, 12, 30).toordinal()
+
+
+def same_tab_content(a: list[list[Any]], b: list[list[Any]]) -> bool:
+    """Equal once every cell is a `tab_cell_key`, trailing blanks ignored."""
+    def keys(row):
+        cells = [tab_cell_key(v) for v in row]
+        while cells and cells[-1] == "":
+            cells.pop()
+        return cells
+    return all(keys(x) == keys(y) for x, y in zip_longest(a, b, fillvalue=()))

@@ -159,6 +159,35 @@ def parse_dates(values: pd.Series) -> ParsedDates:
     return ParsedDates(ordinals, blank, readable)
 
 
+def time_of_day(value: object) -> tuple[int, int] | None:
+    """(hour, minute) a date cell gives besides its day, or None when it gives none (or midnight)."""
+    hour = minute = 0
+    if isinstance(value, dt.datetime):  # to the nearest minute: a serial's float may fall just short
+        minutes = round(value.hour * 60 + value.minute + (value.second + value.microsecond / 1e6) / 60)
+        hour, minute = divmod(minutes % 1440, 60)
+    elif isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        if value != value:
+            return None
+        minutes = round((float(value) % 1) * 1440)
+        hour, minute = divmod(minutes % 1440, 60)
+    elif isinstance(value, str):
+        match = _TEXT_DATE.match(value.strip())
+        if match is None or match.group(4) is None:
+            return None
+        hour, minute = int(match.group(4)), int(match.group(5))
+        if not (0 <= hour < 24 and 0 <= minute < 60):
+            return None
+    return (hour, minute) if (hour, minute) != (0, 0) else None
+
+
+def as_date(ordinal: int, time: tuple[int, int] | None = None) -> dt.date | dt.datetime | str:
+    """A day ordinal as a date cell's value (a datetime when a time of day is known); "" for none."""
+    if ordinal == NO_DATE:
+        return ""
+    day = dt.date.fromordinal(int(ordinal))
+    return dt.datetime(day.year, day.month, day.day, *time) if time else day
+
+
 def iso(ordinal: int) -> str:
     return dt.date.fromordinal(int(ordinal)).isoformat() if ordinal != NO_DATE else ""
 

@@ -16,7 +16,7 @@ from .dates import iso
 from .rules import OPEN_LEVEL_OF_STATUS, issued_sequences
 
 _RANGE = re.compile(r"R(\d{8})-(\d{3,})(?:～(\d{3,}))?")
-MAX_RANGES_IN_DETAIL = 400  # a first run over years of history: the recent ranges are what matter
+MAX_DETAIL_CHARS = 1000  # SPEC 4.1: a detail fits one screen; a longer list goes on several rows
 ESCALATION_EVENT = {1: "escalated_supervisor", 2: "escalated_manager"}
 
 
@@ -50,6 +50,12 @@ def status_events(evaluation: pd.DataFrame, vocabulary: Vocabulary) -> list[tupl
 
 def describe_new_ids(record_ids: list[str]) -> str:
     """'3 個：R20261127-001～002；R20261126-004' — ranges per date, newest dates first."""
+    return "\n".join(describe_new_id_rows(record_ids, limit=None))
+
+
+def describe_new_id_rows(record_ids: list[str], limit: int | None = MAX_DETAIL_CHARS) -> list[str]:
+    """The details of the ids-assigned event: the count, then the ranges per date, newest dates
+    first, cut between ranges into details of at most `limit` characters (one log row each)."""
     by_day: dict[str, list[int]] = {}
     for record_id in record_ids:
         # Ids the worker just issued: always R + 8 digits + "-" + the sequence.
@@ -65,9 +71,14 @@ def describe_new_ids(record_ids: list[str]) -> str:
             ranges.append(f"R{day}-{start:03d}" + (f"～{previous:03d}" if previous != start else ""))
             if seq is not None:
                 start = previous = seq
-    shown = ranges[:MAX_RANGES_IN_DETAIL]
-    more = "…" if len(ranges) > len(shown) else ""
-    return f"{len(record_ids)} 個：" + "；".join(shown) + more
+    details = [f"{len(record_ids)} 個："]
+    for text in ranges:
+        joined = details[-1] + ("" if details[-1].endswith("：") else "；") + text
+        if limit is not None and len(joined) > limit:
+            details.append(f"（續）{text}")
+        else:
+            details[-1] = joined
+    return details
 
 
 def issued_from_log(log_rows: list[list[Any]]) -> dict[str, int]:
@@ -91,7 +102,7 @@ def cycle_log_rows(evaluation: pd.DataFrame, now_text: str, vocabulary: Vocabula
             for event, record_id, detail in status_events(evaluation, vocabulary)]
     new_ids = evaluation.loc[evaluation["id_is_new"], "record_id"].tolist()
     if new_ids:
-        rows.insert(0, log_row(now_text, vocabulary, "ids_assigned", "", describe_new_ids(new_ids)))
+        rows[:0] = [log_row(now_text, vocabulary, "ids_assigned", "", detail) for detail in describe_new_id_rows(new_ids)]
     return rows
 
 

@@ -62,6 +62,7 @@ class WritePlan:
     new_headers: list[tuple[int, str]] = field(default_factory=list)  # (1-based column, header)
     cells: list[CellWrite] = field(default_factory=list)
     tabs: dict[str, list[list[Any]]] = field(default_factory=dict)  # full content of changed tabs
+    tab_formats: dict[str, Any] = field(default_factory=dict)  # title → presentation.TabFormat
     log_tab: str = ""
     log_header: list[str] = field(default_factory=list)
     log_rows: list[list[Any]] = field(default_factory=list)
@@ -82,3 +83,34 @@ class Snapshot:
     rows: list[list[Any]]
     tabs: dict[str, list[list[Any]]]  # generated tab title → its values, header included
     log_rows: list[list[Any]]  # event log rows after its header
+
+
+@dataclass
+class CenterResult:
+    """What one cycle did for one center (the operator's log line, `run`'s summary, `status`)."""
+
+    center: str
+    exit_code: int = 0
+    error: str = ""
+    rows: int = 0
+    cells_written: int = 0
+    tabs_written: list[str] = field(default_factory=list)
+    log_rows: int = 0
+    escalations: int = 0
+    messages_sent: int = 0
+    messages_failed: int = 0
+    seconds: float = 0.0
+    dry_run_lines: list[str] = field(default_factory=list)
+    # (sheet row, record id, note) for rows whose 系統提示 became a new non-blank text this cycle:
+    # the operator's log names them once, when they appear, not at every idle re-run.
+    new_notes: list[tuple[int, str, str]] = field(default_factory=list)
+    # (sheet row, record id or "", reason) for rows left out because their worker cells cannot be written.
+    skipped_rows: list[tuple[int, str, str]] = field(default_factory=list)
+    skipped_lines: list[str] = field(default_factory=list)  # the same, as sentences naming each row
+    # SPEC 7: nothing changed since the last full read and no moment passed: the cycle only
+    # looked at the sheet's modification time (rows is the last full read's count).
+    idle: bool = False
+    full_read_reason: str = ""  # why a cycle read in full (change_policy's words), for the log
+    # A dry run's messages, as they would go out (`run --dry-run --preview DIR` writes them).
+    preview: list[OutgoingMessage] = field(default_factory=list)
+    failure_reasons: list[str] = field(default_factory=list)  # why messages could not be sent, each once

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..vocabulary import Vocabulary
-from .dates import NO_DATE, iso, iso_week, monday_of
+from .dates import NO_DATE, as_date, iso_week, monday_of
 from .privacy import mask_phone
 
 FOLLOW_UP_DAYS = 14
@@ -18,6 +18,16 @@ def oldest_first(rows: pd.DataFrame) -> pd.DataFrame:
     """Oldest reception first; rows without a readable date last, then in sheet order."""
     key = np.where(rows["received"].to_numpy() == NO_DATE, np.iinfo(np.int64).max, rows["received"].to_numpy())
     order = np.lexsort((rows.index.to_numpy(), key))
+    return rows.iloc[order]
+
+
+def due_first(rows: pd.DataFrame) -> pd.DataFrame:
+    """The queue tabs' order (SPEC 4.1): rows without a 處理時限 (資料不全, manager level) first,
+    then by 處理時限, earliest first; then oldest first, then in sheet order."""
+    due = rows["due"].to_numpy()
+    received = rows["received"].to_numpy()
+    received_key = np.where(received == NO_DATE, np.iinfo(np.int64).max, received)
+    order = np.lexsort((rows.index.to_numpy(), received_key, np.where(due == NO_DATE, -1, due)))
     return rows.iloc[order]
 
 
@@ -58,30 +68,39 @@ def _columns(rows: pd.DataFrame, keys: tuple[str, ...]):
 
 
 _QUEUE_KEYS = ("record_id", "received", "room", "owner_name", "phone", "category", "matter", "department",
-               "status", "due_date", "age")
+               "status", "due", "age", "system_note")
+ReceivedTimes = dict  # sheet row → (hour, minute) staff gave with 接待日期
 
 
-def queue_rows(rows: pd.DataFrame, vocabulary: Vocabulary) -> list[list[Any]]:
+def queue_rows(rows: pd.DataFrame, vocabulary: Vocabulary, times: ReceivedTimes | None = None,
+               with_due: bool = True) -> list[list[Any]]:
+    """Queue tab rows: dates as dates (with the time of day staff gave), numbers as numbers,
+    phones masked, the record's sheet row last (its 記錄編號 links there)."""
     categories = {key: vocabulary.label("categories", key) for key in set(rows["category"].tolist())}
-    return [
-        [record_id, iso(received), room, owner_name, mask_phone(phone), categories[category], matter, department,
-         status, due_date, int(age) if age >= 0 else ""]
-        for record_id, received, room, owner_name, phone, category, matter, department, status, due_date, age
-        in _columns(rows, _QUEUE_KEYS)
-    ]
+    times = times or {}
+    out = []
+    for sheet_row, (record_id, received, room, owner_name, phone, category, matter, department, status, due, age,
+                    note) in zip(rows.index.tolist(), _columns(rows, _QUEUE_KEYS)):
+        due_cell = [as_date(due)] if with_due else []
+        out.append([record_id, as_date(received, times.get(sheet_row)), room, owner_name, mask_phone(phone),
+                    categories[category], matter, department, status, *due_cell, int(age) if age >= 0 else "",
+                    note, int(sheet_row)])
+    return out
 
 
 _FOLLOW_UP_KEYS = ("record_id", "received", "room", "owner_name", "phone", "category", "matter", "department",
                    "completed", "result")
 
 
-def follow_up_rows(rows: pd.DataFrame, vocabulary: Vocabulary, today: int) -> list[list[Any]]:
+def follow_up_rows(rows: pd.DataFrame, vocabulary: Vocabulary, today: int,
+                   times: ReceivedTimes | None = None) -> list[list[Any]]:
     categories = {key: vocabulary.label("categories", key) for key in set(rows["category"].tolist())}
+    times = times or {}
     return [
-        [record_id, iso(received), room, owner_name, mask_phone(phone), categories[category], matter, department,
-         iso(completed), result, int(today - completed)]
-        for record_id, received, room, owner_name, phone, category, matter, department, completed, result
-        in _columns(rows, _FOLLOW_UP_KEYS)
+        [record_id, as_date(received, times.get(sheet_row)), room, owner_name, mask_phone(phone),
+         categories[category], matter, department, as_date(completed), result, int(today - completed), int(sheet_row)]
+        for sheet_row, (record_id, received, room, owner_name, phone, category, matter, department, completed, result)
+        in zip(rows.index.tolist(), _columns(rows, _FOLLOW_UP_KEYS))
     ]
 
 
@@ -143,13 +162,16 @@ def weekly_report(evaluation: pd.DataFrame, today: int, vocabulary: Vocabulary, 
     return out
 
 
-def build_tabs(evaluation: pd.DataFrame, today: int, vocabulary: Vocabulary, window_days: int) -> dict[str, list[list[Any]]]:
+def build_tabs(evaluation: pd.DataFrame, today: int, vocabulary: Vocabulary, window_days: int,
+               times: ReceivedTimes | None = None) -> dict[str, list[list[Any]]]:
     """Every summary tab's full content (header first), by tab key."""
     queue_header = vocabulary.layout("queue")
     return {
-        "supervisor_queue": [queue_header, *queue_rows(supervisor_queue(evaluation), vocabulary)],
-        "manager_queue": [queue_header, *queue_rows(manager_queue(evaluation), vocabulary)],
-        "pending_review": [queue_header, *queue_rows(pending_review(evaluation, today, window_days), vocabulary)],
-        "follow_up": [vocabulary.layout("follow_up"), *follow_up_rows(follow_up(evaluation, today), vocabulary, today)],
+        "supervisor_queue": [queue_header, *queue_rows(due_first(supervisor_queue(evaluation)), vocabulary, times)],
+        "manager_queue": [vocabulary.layout("manager_queue"),
+                          *queue_rows(manager_queue(evaluation), vocabulary, times, with_due=False)],
+        "pending_review": [queue_header, *queue_rows(pending_review(evaluation, today, window_days), vocabulary, times)],
+        "follow_up": [vocabulary.layout("follow_up"),
+                      *follow_up_rows(follow_up(evaluation, today), vocabulary, today, times)],
         "weekly_report": weekly_report(evaluation, today, vocabulary, window_days),
     }

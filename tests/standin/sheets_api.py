@@ -60,8 +60,11 @@ Deliberate simplifications (each is a place where the stand-in is *less* than Go
 * ``sortRange`` moves cell contents only (metadata attached to rows stays where it is);
   empty cells sort last; numbers < text < booleans; text compares case-insensitively.
 * Accepted but not modelled (validated, then a no-op): ``autoResizeDimensions``,
-  ``updateDimensionProperties``, ``updateBorders``.  Other request kinds (merges, named
-  ranges, filters, charts, ...) are rejected with 400 and listed in
+  ``updateDimensionProperties``, ``updateBorders``.  ``setBasicFilter`` / ``clearBasicFilter``
+  (as recorded in ``test_basic_filters``) keep a sheet's ``basicFilter``; ``addChart`` keeps a
+  ``basicChart`` (its source ranges checked against the grid) under ``charts``, removed by
+  ``deleteEmbeddedObject``; no chart is drawn.  Other request kinds (merges, named
+  ranges, filter views, ...) are rejected with 400 and listed in
   :attr:`SheetsStandin.unsupported_requests`, so a test notices.
 * Sheet titles in returned A1 ranges are quoted when they contain anything but letters,
   digits and ``_`` (Unicode letters count as letters), start with a digit, or look like a
@@ -159,6 +162,11 @@ WRITE_SCOPES = frozenset(
 )
 READ_SCOPES = WRITE_SCOPES | frozenset(
     _SCOPE_PREFIX + s for s in ("spreadsheets.readonly", "drive.readonly")
+)
+# Drive files.get (metadata): any Drive scope, not the spreadsheets ones.
+DRIVE_METADATA_SCOPES = frozenset(
+    _SCOPE_PREFIX + s for s in ("drive", "drive.file", "drive.readonly", "drive.metadata",
+                                "drive.metadata.readonly", "cloud-platform")
 )
 
 _STATUS_BY_CODE = {
@@ -1147,6 +1155,8 @@ class Sheet:
         self.rows: list[list[dict | None]] = []
         self.protected_ranges: list[dict] = []
         self.conditional_formats: list[dict] = []
+        self.basic_filter: dict | None = None
+        self.charts: list[dict] = []
 
     # -- properties --
     @property
@@ -1221,6 +1231,8 @@ class Sheet:
         other.rows = [list(row) for row in self.rows]
         other.protected_ranges = copy.deepcopy(self.protected_ranges)
         other.conditional_formats = copy.deepcopy(self.conditional_formats)
+        other.basic_filter = copy.deepcopy(self.basic_filter)
+        other.charts = copy.deepcopy(self.charts)
         return other
 
 
@@ -1782,6 +1794,11 @@ def spreadsheet_resource(ss: Spreadsheet, user: str | None, include_grid: bool,
             s["conditionalFormats"] = [_rule_out(r) for r in sheet.conditional_formats]
         if sheet.protected_ranges:
             s["protectedRanges"] = [_protected_out(p, user, ss) for p in sheet.protected_ranges]
+        if sheet.basic_filter is not None:
+            shown = {k: v for k, v in sheet.basic_filter["range"].items() if k != "sheetId" or v}
+            s["basicFilter"] = {**sheet.basic_filter, "range": shown}
+        if sheet.charts:
+            s["charts"] = copy.deepcopy(sheet.charts)
         sheet_md = [_md_out(md) for md in visible_md
                     if md["location"]["locationType"] == "SHEET"
                     and md["location"]["sheetId"] == sheet.sheet_id]
@@ -2418,6 +2435,58 @@ class _BatchUpdater:
             reply["newIndex"] = new_index
         return {"updateConditionalFormatRule": reply}
 
+    # -- basic filter and charts --
+    def _setBasicFilter(self, body: dict) -> None:
+        given = body.get("filter")
+        if not isinstance(given, dict) or not isinstance(given.get("range"), dict):
+            raise _RequestError("BasicFilter.range must be set.")
+        gr = dict(given["range"])
+        gr.setdefault("sheetId", 0)
+        sheet, r0, r1, c0, c1 = self._grid_range(gr)
+        stored = copy.deepcopy(given)
+        # As recorded: Google keeps the range resolved against the grid of the moment, every
+        # index spelt out (an open-ended range comes back bounded by the grid's size).
+        stored["range"] = {"sheetId": gr["sheetId"], "startRowIndex": r0, "endRowIndex": r1,
+                           "startColumnIndex": c0, "endColumnIndex": c1}
+        sheet.basic_filter = stored
+
+    def _clearBasicFilter(self, body: dict) -> None:
+        self._sheet(body.get("sheetId", 0)).basic_filter = None
+
+    def _addChart(self, body: dict) -> dict:
+        chart = body.get("chart")
+        if not isinstance(chart, dict) or not isinstance(chart.get("spec"), dict):
+            raise _RequestError("EmbeddedChart.spec must be set.")
+        anchor = ((chart.get("position") or {}).get("overlayPosition") or {}).get("anchorCell")
+        if not isinstance(anchor, dict):
+            raise _RequestError("EmbeddedChart.position must be set.")
+        sheet = self._sheet(anchor.get("sheetId", 0))
+        spec = chart["spec"]
+        basic = spec.get("basicChart")
+        if not isinstance(basic, dict) or not basic.get("series"):
+            raise _RequestError("The stand-in models only basicChart specs with at least one series.")
+        for part in [*basic.get("domains", []), *basic["series"]]:
+            source = (part.get("domain") or part.get("series") or {}).get("sourceRange", {})
+            for gr in source.get("sources") or []:
+                self._grid_range(gr)
+        used = {c["chartId"] for s in self.ss.sheets for c in s.charts}
+        chart_id = chart.get("chartId")
+        if chart_id is not None and chart_id in used:
+            raise _RequestError(f"Chart with id {chart_id} already exists.")
+        stored = copy.deepcopy(chart)
+        stored["chartId"] = chart_id if chart_id is not None else self._unique_id(used)
+        sheet.charts.append(stored)
+        return {"addChart": {"chart": copy.deepcopy(stored)}}
+
+    def _deleteEmbeddedObject(self, body: dict) -> None:
+        object_id = body.get("objectId")
+        for sheet in self.ss.sheets:
+            for chart in sheet.charts:
+                if chart["chartId"] == object_id:
+                    sheet.charts.remove(chart)
+                    return
+        raise _RequestError(f"No object with id {object_id}")
+
     def _deleteConditionalFormatRule(self, body: dict) -> dict:
         sheet = self._sheet(body.get("sheetId", 0))
         index = body.get("index", 0) or 0
@@ -2631,7 +2700,7 @@ ENDPOINT_KINDS = (
     "token", "spreadsheets.get", "spreadsheets.create", "spreadsheets.batchUpdate",
     "values.get", "values.batchGet", "values.update", "values.append", "values.clear",
     "values.batchUpdate", "values.batchClear", "developerMetadata.get",
-    "developerMetadata.search", "unknown",
+    "developerMetadata.search", "drive.files.get", "unknown",
 )
 WRITE_KINDS = frozenset({
     "spreadsheets.create", "spreadsheets.batchUpdate", "values.update", "values.append",
@@ -2639,11 +2708,23 @@ WRITE_KINDS = frozenset({
 })
 
 
+DRIVE_FILES_PREFIX = "/drive/v3/files/"
+
+
+def drive_time(seconds: float) -> str:
+    """RFC 3339 in UTC with milliseconds, as Drive writes modifiedTime: 2023-08-17T10:53:46.472Z."""
+    moment = dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
 def classify(method: str, path: str) -> str:
     """The endpoint kind of a request (``values.get``, ``spreadsheets.batchUpdate``, ...)."""
     method = method.upper()
     if path == "/token":
         return "token" if method == "POST" else "unknown"
+    if path.startswith(DRIVE_FILES_PREFIX):
+        rest = path[len(DRIVE_FILES_PREFIX):]
+        return "drive.files.get" if method == "GET" and rest and "/" not in rest else "unknown"
     prefix = "/v4/spreadsheets"
     if not path.startswith(prefix):
         return "unknown"
@@ -2807,6 +2888,14 @@ def _b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _drive_error(code: int, message: str, reason: str, domain: str, *, location: str = "") -> dict:
+    """An error as Drive v3 writes it: the legacy `errors` list beside code and message."""
+    item = {"message": message, "domain": domain, "reason": reason}
+    if location:
+        item.update(locationType="parameter", location=location)
+    return {"error": {"code": code, "message": message, "errors": [item]}}
+
+
 def _fault_body(status: int, kind: str) -> Any:
     if kind == "token":
         if status == 429:
@@ -2865,12 +2954,26 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         self.server.standin._handle(self)  # type: ignore[attr-defined]
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The `Date` header, from the stand-in's clock (which a test may set apart from ours)."""
+        return super().date_time_string(self.server.standin.now() if timestamp is None else timestamp)
+
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch
 
 
 # --------------------------------------------------------------------------------------------
 # The stand-in server
 # --------------------------------------------------------------------------------------------
+
+def _moves_modified_time(method: Callable) -> Callable:
+    """A staff edit of the test API: Drive's modifiedTime moves, as it does for an edit in the UI."""
+    @functools.wraps(method)
+    def edit(self: "SheetsStandin", spreadsheet_id: str, *args: Any, **kwargs: Any) -> Any:
+        result = method(self, spreadsheet_id, *args, **kwargs)
+        self._touch(spreadsheet_id)
+        return result
+    return edit
+
 
 _ID_ALPHABET = string.ascii_letters + string.digits + "-_"
 
@@ -2895,6 +2998,10 @@ class SheetsStandin:
       It may call any method of this object, e.g. to simulate staff editing the sheet
       between the worker's read and its write.  If it raises, the request gets a 500 and the
       traceback is appended to ``hook_errors``.
+    * ``clock_offset`` -- seconds added to this machine's clock for Google's own clock (the
+      ``Date`` header, Drive's ``modifiedTime``): plays clock skew between worker and Google.
+    * ``drive_enabled`` -- False plays a project where the Drive API is not enabled (Drive
+      ``files.get`` answers 403 accessNotConfigured; the Sheets API works as before).
     * ``stats`` (:class:`Stats`), ``requests`` (list of :class:`LoggedRequest`),
       ``unsupported_requests`` (Counter of batchUpdate kinds that were refused as not
       implemented), ``hook_errors``.
@@ -2914,6 +3021,11 @@ class SheetsStandin:
         self._lock = threading.RLock()
         self._rng = random.Random(seed)
         self._spreadsheets: dict[str, Spreadsheet] = {}
+        self.clock_offset = 0.0
+        self.drive_enabled = True
+        # Drive's modifiedTime of each spreadsheet (seconds, Google's clock): moves on every
+        # write, through the API or by a staff edit of this object's methods.
+        self._modified: dict[str, float] = {}
         self._keys: dict[str, _Key] = {}
         self._accounts: dict[str, str] = {}  # email -> "active" | "deleted"
         self._tokens: dict[str, _Token] = {}
@@ -3197,6 +3309,8 @@ class SheetsStandin:
             headers = {}
         elif path.startswith("/v4/spreadsheets"):
             status, payload, headers = self._api(h, method, path, query, raw, parsed, kind, entry)
+        elif path.startswith(DRIVE_FILES_PREFIX):
+            status, payload, headers = self._drive(h, path, query, kind, entry)
         else:
             status, payload, headers = 404, ApiError(404, "Method not found.").body(), {}
         if fault is not None and fault.after_apply:
@@ -3269,7 +3383,7 @@ class SheetsStandin:
         return 200, {"access_token": token, "expires_in": TOKEN_LIFETIME_SECONDS,
                      "token_type": "Bearer"}
 
-    def _authenticate(self, h: Any, kind: str) -> str:
+    def _authenticate(self, h: Any, kind: str, scopes: frozenset | None = None) -> str:
         header = h.headers.get("Authorization") or ""
         if not header.startswith("Bearer ") or not header[7:].strip():
             raise ApiError(401, (
@@ -3285,7 +3399,7 @@ class SheetsStandin:
                 "@type": "type.googleapis.com/google.rpc.ErrorInfo",
                 "reason": "ACCESS_TOKEN_EXPIRED" if token is not None else "ACCESS_TOKEN_TYPE_UNSUPPORTED",
                 "domain": "googleapis.com"}])
-        needed = WRITE_SCOPES if kind in WRITE_KINDS else READ_SCOPES
+        needed = scopes if scopes is not None else (WRITE_SCOPES if kind in WRITE_KINDS else READ_SCOPES)
         if not token.scopes & needed:
             raise ApiError(403, _INSUFFICIENT_SCOPES, "PERMISSION_DENIED", [{
                 "@type": "type.googleapis.com/google.rpc.ErrorInfo",
@@ -3300,6 +3414,57 @@ class SheetsStandin:
         if role is None or (write and role == "reader"):
             raise ApiError(403, _NO_PERMISSION, "PERMISSION_DENIED")
         return ss
+
+    # ------------------------------------------------------------------ Drive files.get
+    def now(self) -> float:
+        """Google's clock: this machine's, shifted by ``clock_offset``."""
+        return time.time() + self.clock_offset
+
+    def _touch(self, spreadsheet_id: str | None, path: str = "") -> None:
+        """A write happened: modifiedTime moves (strictly later, even within one millisecond)."""
+        if spreadsheet_id is None:
+            match = re.match(r"^/v4/spreadsheets/([^/:]+)", path)
+            spreadsheet_id = urllib.parse.unquote(match.group(1)) if match else None
+        if spreadsheet_id is None:
+            return
+        with self._lock:
+            previous = self._modified.get(spreadsheet_id, 0.0)
+            self._modified[spreadsheet_id] = max(self.now(), previous + 0.001)
+
+    def modified_time(self, spreadsheet_id: str) -> str:
+        """Drive's modifiedTime of a spreadsheet, as files.get returns it."""
+        with self._lock:
+            return drive_time(self._modified[spreadsheet_id])
+
+    def _drive(self, h: Any, path: str, query: dict, kind: str, entry: LoggedRequest) -> tuple[int, Any, dict]:
+        """Drive v3 `files.get` of a spreadsheet's metadata (id, name, createdTime, modifiedTime),
+        answered as Drive does, errors in Drive's own shape (with an `errors` list)."""
+        file_id = urllib.parse.unquote(path[len(DRIVE_FILES_PREFIX):])
+        try:
+            if kind == "unknown":
+                raise ApiError(404, "Method not found.", "NOT_FOUND")
+            user = self._authenticate(h, "spreadsheets.get", DRIVE_METADATA_SCOPES)
+            entry.email = user
+            if not self.drive_enabled:
+                return 403, _drive_error(403, "Google Drive API has not been used in project before or it is "
+                                         "disabled. Enable it by visiting https://console.developers.google.com/"
+                                         "apis/api/drive.googleapis.com/overview then retry.",
+                                         "accessNotConfigured", "usageLimits"), {}
+            with self._lock:
+                ss = self._spreadsheets.get(file_id)
+                if ss is None or user not in ss.permissions:
+                    return 404, _drive_error(404, f"File not found: {file_id}.", "notFound", "global",
+                                             location="fileId"), {}
+                resource = {"kind": "drive#file", "id": ss.id, "name": ss.properties.get("title", ""),
+                            "mimeType": "application/vnd.google-apps.spreadsheet",
+                            "createdTime": drive_time(self._modified.get(ss.id, 0.0)),
+                            "modifiedTime": drive_time(self._modified.get(ss.id, 0.0))}
+            fields = parse_field_mask(query.get("fields", [None])[-1])
+            if fields is not None:
+                resource = filter_fields(resource, fields)
+            return 200, resource, {}
+        except ApiError as exc:
+            return exc.code, exc.body(), {}
 
     # ------------------------------------------------------------------ Sheets API routing
     def _api(self, h: Any, method: str, path: str, query: dict, raw: bytes, parsed: Any,
@@ -3317,6 +3482,8 @@ class SheetsStandin:
             fields = parse_field_mask(query.get("fields", [None])[-1])
             with self._lock:
                 result = self._route(kind, path, query, body, user, fields)
+                if kind in WRITE_KINDS:
+                    self._touch(result.get("spreadsheetId") if isinstance(result, dict) else None, path)
             if fields is not None and kind != "spreadsheets.get":
                 result = filter_fields(result, fields)
             return 200, result, {}
@@ -3374,6 +3541,7 @@ class SheetsStandin:
                         "sheetId": 0, "title": "Sheet1"}}}]
         _BatchUpdater(self, ss, user).apply(requests)
         self._spreadsheets[sid] = ss
+        self._touch(sid)
         return spreadsheet_resource(ss, user, False)
 
     def _api_get(self, ss: Spreadsheet, query: dict, user: str, fields: dict | None) -> dict:
@@ -3756,6 +3924,7 @@ class SheetsStandin:
             for email, role in roles:
                 ss.permissions[email] = role
             self._spreadsheets[sid] = ss
+            self._touch(sid)
             return sid
 
     def delete_spreadsheet(self, spreadsheet_id: str) -> None:
@@ -3823,6 +3992,7 @@ class SheetsStandin:
             ref = self._ref(ss, tab, a1)
             return copy.deepcopy(ref.sheet.cell(ref.r0, ref.c0))
 
+    @_moves_modified_time
     def set_values(self, spreadsheet_id: str, tab: str, a1: str, rows: Sequence[Sequence[Any]], *,
                    value_input_option: str = "RAW") -> None:
         """Staff edit: write rows of Python values starting at ``a1`` (None clears a cell).
@@ -3839,12 +4009,14 @@ class SheetsStandin:
                  value_input_option: str = "RAW") -> None:
         self.set_values(spreadsheet_id, tab, a1, [[value]], value_input_option=value_input_option)
 
+    @_moves_modified_time
     def clear_cells(self, spreadsheet_id: str, tab: str, a1: str | None = None) -> None:
         """Staff edit: delete the values of a range (formats and notes stay)."""
         with self._lock:
             ss = self._ss(spreadsheet_id)
             self._clear(ss, self._ref(ss, tab, a1), None)
 
+    @_moves_modified_time
     def insert_rows(self, spreadsheet_id: str, tab: str, index: int,
                     rows: Sequence[Sequence[Any]] | None = None, *, count: int | None = None,
                     value_input_option: str = "RAW") -> None:
@@ -3857,22 +4029,26 @@ class SheetsStandin:
             if rows:
                 self._fill(ss, sheet, index, 0, rows, value_input_option)
 
+    @_moves_modified_time
     def delete_rows(self, spreadsheet_id: str, tab: str, index: int, count: int = 1) -> None:
         """Staff edit: delete ``count`` rows starting at 0-based row ``index``."""
         with self._lock:
             ss = self._ss(spreadsheet_id)
             delete_dimension(ss, self._tab(ss, tab), "ROWS", index, index + count)
 
+    @_moves_modified_time
     def insert_columns(self, spreadsheet_id: str, tab: str, index: int, count: int = 1) -> None:
         with self._lock:
             ss = self._ss(spreadsheet_id)
             insert_dimension(ss, self._tab(ss, tab), "COLUMNS", index, index + count)
 
+    @_moves_modified_time
     def delete_columns(self, spreadsheet_id: str, tab: str, index: int, count: int = 1) -> None:
         with self._lock:
             ss = self._ss(spreadsheet_id)
             delete_dimension(ss, self._tab(ss, tab), "COLUMNS", index, index + count)
 
+    @_moves_modified_time
     def append_rows(self, spreadsheet_id: str, tab: str, rows: Sequence[Sequence[Any]], *,
                     value_input_option: str = "RAW") -> int:
         """Staff edit: add rows below the last row holding a value; returns the first index."""
@@ -3883,6 +4059,7 @@ class SheetsStandin:
             self._fill(ss, sheet, start, 0, rows, value_input_option)
             return start
 
+    @_moves_modified_time
     def sort_rows(self, spreadsheet_id: str, tab: str, column: int | str, *,
                   descending: bool = False, header_rows: int = 1) -> None:
         """Staff edit: sort the data rows (below ``header_rows``) by one column.
@@ -3904,6 +4081,7 @@ class SheetsStandin:
             sort_rows_in(_Renderer(ss), sheet, header_rows, end, 0, sheet.col_count,
                          [(column, descending)])
 
+    @_moves_modified_time
     def add_sheet(self, spreadsheet_id: str, title: str, rows: Sequence[Sequence[Any]] = (), *,
                   index: int | None = None, row_count: int = DEFAULT_ROW_COUNT,
                   column_count: int = DEFAULT_COLUMN_COUNT, sheet_id: int | None = None,
@@ -3926,6 +4104,7 @@ class SheetsStandin:
             self._fill(ss, sheet, 0, 0, list(rows), value_input_option)
             return sheet.sheet_id
 
+    @_moves_modified_time
     def delete_sheet(self, spreadsheet_id: str, tab: str) -> None:
         with self._lock:
             ss = self._ss(spreadsheet_id)
@@ -3934,10 +4113,12 @@ class SheetsStandin:
             remove_sheet_attachments(ss, sheet.sheet_id)
             ss.reindex()
 
+    @_moves_modified_time
     def rename_sheet(self, spreadsheet_id: str, tab: str, new_title: str) -> None:
         with self._lock:
             self._tab(self._ss(spreadsheet_id), tab).props["title"] = new_title
 
+    @_moves_modified_time
     def resize_sheet(self, spreadsheet_id: str, tab: str, rows: int | None = None,
                      columns: int | None = None) -> None:
         """Change a tab's grid size (shrinking deletes what falls off)."""

@@ -52,11 +52,13 @@ from ...domain.cells import ANCHOR_KEYS
 from ...domain.records import Snapshot, WritePlan
 from ...errors import ConfigError, SheetUnusableError
 from ...logs import event_record
+from ...presentation import tab_formats
 from ...vocabulary import Vocabulary
 from ..ports import Layout, SheetBackend, TabNames
-from . import batch
+from . import batch, drive
 from . import http as google_http
 from . import lease as google_lease
+from . import tab_requests
 from .client import ErrorTranslator, Where, connect, load_key_file, spreadsheet_key
 from .http import CredentialsRefused, GoogleUnreachable, RetryPolicy
 from .layout import SheetLayout, Tab
@@ -65,6 +67,7 @@ from .session import SpreadsheetSession, WriteBatch, status_of
 from .setup import initialize
 
 log = logging.getLogger("automation.google")
+NEW_TAB_SPARE_ROWS = 100
 
 
 class GoogleSheetsBackend(SheetBackend):
@@ -76,7 +79,8 @@ class GoogleSheetsBackend(SheetBackend):
 
     def __init__(self, *, center: str, key: str, client, client_email: str, translator: ErrorTranslator,
                  max_body_bytes: int = batch.MAX_BODY_BYTES, clock: Callable[[], dt.datetime] | None = None,
-                 timezone: dt.tzinfo | None = None, lease_interval: dt.timedelta = dt.timedelta(minutes=5)):
+                 timezone: dt.tzinfo | None = None, lease_interval: dt.timedelta = dt.timedelta(minutes=5),
+                 lease_horizon: dt.timedelta = dt.timedelta(0)):
         self.center = center
         self.key = key
         self.client = client
@@ -93,6 +97,9 @@ class GoogleSheetsBackend(SheetBackend):
         self.clock: Callable[[], dt.datetime] = clock or (lambda: google_lease.DEFAULT_CLOCK())
         self.timezone = timezone
         self.lease_interval = lease_interval
+        # Idle cycles (SPEC 7) do not touch the lease: a kept lease must outlive the longest
+        # stretch between full cycles, `full_read_minutes`.
+        self.lease_horizon = lease_horizon
 
     @classmethod
     def from_config(cls, center: CenterConfig, config: Config, *, retry: RetryPolicy | None = None,
@@ -119,7 +126,8 @@ class GoogleSheetsBackend(SheetBackend):
         translator = ErrorTranslator(where, key, info["client_email"], center.credentials)
         return cls(center=center.name, key=key, client=client, client_email=info["client_email"],
                    translator=translator, max_body_bytes=max_body_bytes, clock=clock, timezone=config.timezone,
-                   lease_interval=dt.timedelta(minutes=config.schedule.interval_minutes))
+                   lease_interval=dt.timedelta(minutes=config.schedule.interval_minutes),
+                   lease_horizon=dt.timedelta(minutes=config.schedule.full_read_minutes))
 
     # --- the interface -----------------------------------------------------------------------
     def describe(self) -> str:
@@ -129,6 +137,17 @@ class GoogleSheetsBackend(SheetBackend):
     def request_count(self) -> int:
         """Sheets API requests made by this backend so far (retries included)."""
         return self.http.request_count
+
+    @property
+    def drive_request_count(self) -> int:
+        return self.http.drive_request_count
+
+    def change_stamp(self) -> dict | None:
+        """SPEC 7: one Drive files.get of modifiedTime, 0 Sheets requests (drive.py)."""
+        # Google unreachable or the key refused: the center fails now (exit 4 / 2), as a full read
+        # would after the same wait; only Drive refusing to answer falls back to full reads.
+        return self.session.call(lambda: drive.modified_stamp(self.http, self.key, center=self.center,
+                                                              account=self.client_email))
 
     def read(self, names: TabNames) -> Snapshot:
         layout, fresh = self.session.layout_now()
@@ -171,7 +190,10 @@ class GoogleSheetsBackend(SheetBackend):
         while rows and all(v is None for v in rows[-1]):
             rows.pop()
         self._read_state = ReadState(main, header, rows)
-        tabs = {title: contents[source] for title, source in sources.items() if title != names.log}
+        # A generated tab without the filter the worker sets was written before tabs were formatted
+        # (or lost its format): left out, it is rewritten, formats and all.
+        tabs = {title: contents[source] for title, source in sources.items()
+                if title != names.log and layout.tabs[source].basic_filter is not None}
         log_rows = contents[sources[names.log]][1:] if names.log in sources else []
         return Snapshot(main_tab=main, header=list(header), rows=rows, tabs=tabs, log_rows=log_rows)
 
@@ -249,7 +271,7 @@ class GoogleSheetsBackend(SheetBackend):
         if plan.cells or plan.new_headers:
             self._worker_requests(plan, state, layout, work)
         for title, content in plan.tabs.items():
-            self._tab_requests(layout, work, title, content)
+            self._tab_requests(layout, work, title, content, plan.tab_formats.get(title), plan.main_tab)
         if plan.log_rows:
             self._log_requests(layout, work, plan.log_tab, plan.log_header, plan.log_rows)
         self.session.send(layout, work)
@@ -293,23 +315,25 @@ class GoogleSheetsBackend(SheetBackend):
             work.phases[0].append(batch.header_cells(main.sheet_id, column - 1, [text]))
         work.phases[0].extend(batch.worker_cell_requests(main.sheet_id, cells, block_bytes=self.block_bytes))
 
-    def _tab_requests(self, layout: SheetLayout, work: WriteBatch, title: str, content: list[list[Any]]) -> None:
-        width = max((len(row) for row in content), default=1)
+    def _tab_requests(self, layout: SheetLayout, work: WriteBatch, title: str, content: list[list[Any]],
+                      form: Any, main_tab: str) -> None:
         tab = self._tab_of(layout, work, title)
+        if form is None:  # a plan without formats (a caller of the backend alone)
+            form = tab_formats.plain_format(content)
         if tab is None:
             sheet_id = layout.new_sheet_id(work.sheet_ids)
-            rows, columns = max(len(content), 2), max(width, 1)
-            work.phases[1].append(batch.add_sheet(sheet_id, title, rows, columns))
-            work.phases[1].append(batch.bold_row(sheet_id, columns))
-            work.phases[1].extend(batch.replace_tab_requests(sheet_id, content, rows, columns,
-                                                             block_bytes=self.block_bytes))
-            work.new_tabs.append(Tab(sheet_id, title, len(layout.tabs), rows, columns, frozen_rows=1))
-            return
-        work.phases[1].extend(batch.replace_tab_requests(tab.sheet_id, content, tab.rows, tab.columns,
-                                                         block_bytes=self.block_bytes))
-        grown = (max(tab.rows, len(content)), max(tab.columns, width))
-        if grown != (tab.rows, tab.columns):
-            work.grown[title] = grown
+            # Room to grow: a tab whose grid grows must have its filter set again (Google bounds a
+            # filter by the grid), which drops the criteria someone chose.
+            tab = Tab(sheet_id, title, len(layout.tabs), len(content) + NEW_TAB_SPARE_ROWS, max(form.width, 1),
+                      frozen_rows=1)
+            work.phases[1].append(batch.add_sheet(sheet_id, title, tab.rows, tab.columns))
+            work.new_tabs.append(tab)
+        main = self._tab_of(layout, work, main_tab)
+        state = tab_requests.TabState(tab.sheet_id, tab.rows, tab.columns, tab.frozen_rows, list(tab.conditional),
+                                      tab.basic_filter, tab.charts)
+        work.phases[1].extend(tab_requests.tab_requests(state, content, form, main.sheet_id if main else None,
+                                                        self.block_bytes))
+        work.formatted[tab.title] = state
 
     def _log_requests(self, layout: SheetLayout, work: WriteBatch, title: str, header: list[str], rows: list[list[Any]]) -> None:
         tab = self._tab_of(layout, work, title)
@@ -319,9 +343,11 @@ class GoogleSheetsBackend(SheetBackend):
             columns = max(len(header), max((len(r) for r in rows), default=0))
             phase.append(batch.add_sheet(sheet_id, title, 2, columns))
             phase.append(batch.header_cells(sheet_id, 0, header))
-            work.new_tabs.append(Tab(sheet_id, title, len(layout.tabs), 2, columns, frozen_rows=1))
-            phase.extend(batch.append_rows_requests(sheet_id, rows, block_bytes=self.block_bytes))
-            return
-        phase.extend(batch.append_rows_requests(tab.sheet_id, rows, block_bytes=self.block_bytes))
+            tab = Tab(sheet_id, title, len(layout.tabs), 2, columns, frozen_rows=1)
+            work.new_tabs.append(tab)
+        state = tab_requests.TabState(tab.sheet_id, tab.rows, tab.columns, tab.frozen_rows, list(tab.conditional),
+                                      tab.basic_filter, tab.charts)
+        phase.extend(tab_requests.log_requests(state, rows, self.block_bytes))
+        work.formatted[tab.title] = state
 
 

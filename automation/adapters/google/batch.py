@@ -11,9 +11,11 @@ import datetime as dt
 import json
 import math
 import re
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
+
+from ...presentation.tab_formats import column_letters  # noqa: F401  (callers import it from here)
 
 # Google refuses a request body over 10 MB (10485760 bytes); stay clear of it.
 MAX_BODY_BYTES = 9_000_000
@@ -51,16 +53,6 @@ def cell_data(value: Any) -> dict:
 def quote_title(title: str) -> str:
     """A sheet title as an A1 range prefix, always quoted (valid for every title)."""
     return "'" + title.replace("'", "''") + "'"
-
-
-def column_letters(index: int) -> str:
-    """0-based column index → A1 letters (0 → A, 26 → AA)."""
-    letters = ""
-    n = index + 1
-    while n:
-        n, rem = divmod(n - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
 
 
 _CELLS = re.compile(r"^\$?([A-Za-z]+)\$?(\d+)(?::\$?([A-Za-z]+)\$?(\d+))?$")
@@ -193,30 +185,41 @@ def rename_sheet(sheet_id: int, title: str) -> dict:
 
 
 def replace_tab_requests(sheet_id: int, content: list[list[Any]], grid_rows: int, grid_columns: int,
-                         block_rows: int = BLOCK_ROWS, block_bytes: int = BLOCK_BYTES) -> list[dict]:
+                         block_rows: int = BLOCK_ROWS, block_bytes: int = BLOCK_BYTES,
+                         encode_row: Callable[[int, list[Any]], dict] | None = None,
+                         fields: str = VALUE_FIELDS) -> list[dict]:
     """Rewrite a generated tab whole: grow its grid if the content needs it, then write the
-    content over the whole grid, so what is left of the old content is cleared."""
+    content over the whole grid, so what is left of the old content is cleared. `encode_row`
+    (row index, padded row → RowData) may give cells formats as well, named in `fields`."""
     width = max((len(row) for row in content), default=1)
     requests = []
     if len(content) > grid_rows:
         requests.append(append_dimension(sheet_id, "ROWS", len(content) - grid_rows))
     if width > grid_columns:
         requests.append(append_dimension(sheet_id, "COLUMNS", width - grid_columns))
-    data = [row_data(list(row) + [None] * (width - len(row))) for row in content]
+    encode = encode_row or (lambda index, row: row_data(row))
+    data = [encode(index, list(row) + [None] * (width - len(row))) for index, row in enumerate(content)]
     cuts = blocks(data, block_rows, block_bytes) or [(0, 0)]
     for number, (start, end) in enumerate(cuts):
         grid_range: dict[str, Any] = {"sheetId": sheet_id, "startRowIndex": start}
         if number < len(cuts) - 1:
             grid_range["endRowIndex"] = end
-        requests.append({"updateCells": {"range": grid_range, "rows": data[start:end], "fields": VALUE_FIELDS}})
+        requests.append({"updateCells": {"range": grid_range, "rows": data[start:end], "fields": fields}})
     return requests
 
 
 def append_rows_requests(sheet_id: int, rows: list[list[Any]], block_rows: int = BLOCK_ROWS,
-                         block_bytes: int = BLOCK_BYTES) -> list[dict]:
-    """appendCells: rows go below the last row holding data (the event log only grows)."""
-    data = [row_data(row) for row in rows]
-    return [{"appendCells": {"sheetId": sheet_id, "rows": data[start:end], "fields": VALUE_FIELDS}}
+                         block_bytes: int = BLOCK_BYTES, cell_formats: list[dict | None] | None = None) -> list[dict]:
+    """appendCells: rows go below the last row holding data (the event log only grows).
+    `cell_formats`: a userEnteredFormat per column (None: none), given to every appended cell."""
+    if cell_formats is None:
+        data = [row_data(row) for row in rows]
+        fields = VALUE_FIELDS
+    else:
+        data = [{"values": [{**cell_data(value), **({"userEnteredFormat": form} if form else {})}
+                            for value, form in zip(row, cell_formats)]} for row in rows]
+        fields = f"{VALUE_FIELDS},userEnteredFormat"
+    return [{"appendCells": {"sheetId": sheet_id, "rows": data[start:end], "fields": fields}}
             for start, end in blocks(data, block_rows, block_bytes)]
 
 

@@ -22,7 +22,8 @@ from gspread.utils import extract_id_from_url
 from ...errors import BackendUnavailableError, ConfigError, SheetUnusableError
 from .http import CredentialsRefused, GoogleUnreachable, RetryPolicy, SheetsHTTPClient
 
-SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
+# Drive's read-only metadata scope: one files.get of modifiedTime tells an idle cycle (SPEC 7).
+SCOPES = ("https://www.googleapis.com/auth/spreadsheets", "https://www.googleapis.com/auth/drive.metadata.readonly")
 _KEY_FIELDS = ("client_email", "private_key", "token_uri")
 _SPREADSHEET_KEY = re.compile(r"^[A-Za-z0-9_-]{10,}$")
 

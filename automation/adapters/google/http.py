@@ -1,15 +1,18 @@
 """Every HTTP request of the Google backend goes through `SheetsHTTPClient`, a subclass of
 gspread's `HTTPClient`. It adds what gspread leaves to the caller:
 
-- `api_endpoint` (SPEC 5): the scheme, host and port of https://sheets.googleapis.com are
-  replaced; the /v4/... paths stay. Tokens come from the key file's own `token_uri`.
+- `api_endpoint` (SPEC 5, 7): the scheme, host and port of https://sheets.googleapis.com, and of
+  https://www.googleapis.com (Drive), are replaced; the paths stay. Tokens come from the key
+  file's own `token_uri`.
 - A timeout on every request (connect and read), the token endpoint's included.
 - Retries of 429, 5xx, connection errors, timeouts and a failing token endpoint, with capped
   exponential backoff and jitter, inside a total time budget. gspread's own
   `BackoffHTTPClient` retries without end (6.2.1), so it is not used.
-- The request quota shared by every center using the same key file (automation/ratelimit.py).
+- The Sheets request quota shared by every center using the same key file
+  (automation/ratelimit.py); Drive requests have their own quota and do not take from it.
 - `request_count`: the Sheets API requests this client made (retries included; token
-  requests are not Sheets requests and are not counted), for the operator's log line.
+  requests are not Sheets requests and are not counted), for the operator's log line;
+  `drive_request_count` likewise for Drive.
 
 Sleeping and the clock come from a `RetryPolicy`, so tests count seconds instead of waiting.
 
@@ -32,6 +35,8 @@ from gspread.exceptions import APIError
 from gspread.http_client import HTTPClient
 
 GOOGLE_SHEETS_ORIGIN = "https://sheets.googleapis.com"
+GOOGLE_APIS_ORIGIN = "https://www.googleapis.com"  # Drive v3
+DRIVE_PATH = "/drive/"
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
@@ -123,17 +128,22 @@ class SheetsHTTPClient(HTTPClient):
     def __init__(self, auth, session=None):
         super().__init__(auth, session)
         self.request_count = 0
+        self.drive_request_count = 0
         # A response hook sees every Sheets API response, also the second attempt google-auth's
         # AuthorizedSession makes itself after refreshing an expired token (a 401).
         self.session.hooks.setdefault("response", []).append(self._count_response)
 
     def _count_response(self, response, *args, **kwargs):
-        self.request_count += 1
+        if is_drive(response.request.url if response.request is not None else ""):
+            self.drive_request_count += 1
+        else:
+            self.request_count += 1
         return response
 
     def rewrite(self, endpoint: str) -> str:
-        if endpoint.startswith(GOOGLE_SHEETS_ORIGIN):
-            return self.base_url + endpoint[len(GOOGLE_SHEETS_ORIGIN):]
+        for origin in (GOOGLE_SHEETS_ORIGIN, GOOGLE_APIS_ORIGIN):
+            if endpoint.startswith(origin):
+                return self.base_url + endpoint[len(origin):]
         return endpoint
 
     def request(self, method: str, endpoint: str, params=None, data=None, json=None, files=None,
@@ -150,7 +160,7 @@ class SheetsHTTPClient(HTTPClient):
         attempt = 0
         while True:
             attempt += 1
-            if self.limiter is not None:
+            if self.limiter is not None and not is_drive(url):
                 self.limiter.acquire()
             retry_after = None
             maybe_applied = False
@@ -166,7 +176,8 @@ class SheetsHTTPClient(HTTPClient):
             except requests.exceptions.ConnectTimeout:
                 reason = "連接逾時"
             except requests.exceptions.Timeout:
-                self.request_count += 1  # it reached the server, which counts it
+                if not is_drive(url):
+                    self.request_count += 1  # it reached the server, which counts it
                 reason, maybe_applied = "等待回應逾時", True
             except requests.exceptions.ConnectionError:
                 reason, maybe_applied = "網絡連接失敗", True
@@ -185,6 +196,10 @@ class SheetsHTTPClient(HTTPClient):
             policy.sleep(pause)
             if maybe_applied and already_applied is not None and already_applied():
                 return None
+
+
+def is_drive(url: str) -> bool:
+    return DRIVE_PATH in urllib.parse.urlsplit(url).path[:8]
 
 
 def _retry_after(response: requests.Response) -> float | None:

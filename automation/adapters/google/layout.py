@@ -1,5 +1,5 @@
 """What `spreadsheets.get` tells the worker about a spreadsheet, parsed (no cell values): its
-tabs (ids, titles, grid sizes, frozen rows, protections, conditional formats) and the developer
+tabs (ids, titles, grid sizes, frozen rows, protections, conditional formats, filter, charts) and the developer
 metadata the worker keeps on it — the write marker and the lease record (lease.py). Pure."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from ..locks import Holder
 
 MARKER_KEY = "reception-worker.last-write"
-LAYOUT_FIELDS = ("sheets(properties(sheetId,title,index,gridProperties),protectedRanges,conditionalFormats),"
+LAYOUT_FIELDS = ("sheets(properties(sheetId,title,index,gridProperties),protectedRanges,conditionalFormats,"
+                 "basicFilter(range),charts(chartId)),"
                  "developerMetadata(metadataId,metadataKey,metadataValue,location(locationType))")
 LEASE_KEY = "reception-worker.lease"
 # The record's fixed metadataId: the first 31 bits of SHA-256("reception-worker.lease"). Fixed, so
@@ -50,6 +51,8 @@ class Tab:
     frozen_rows: int = 0
     protected: list[dict] = field(default_factory=list)
     conditional: list[dict] = field(default_factory=list)
+    basic_filter: dict | None = None  # the worker sets one on every tab it formats
+    charts: int = 0
 
 
 @dataclass
@@ -72,6 +75,7 @@ class SheetLayout:
                 index=int(properties.get("index", 0)), rows=int(grid.get("rowCount", 0)),
                 columns=int(grid.get("columnCount", 0)), frozen_rows=int(grid.get("frozenRowCount", 0)),
                 protected=list(sheet.get("protectedRanges", [])), conditional=list(sheet.get("conditionalFormats", [])),
+                basic_filter=sheet.get("basicFilter"), charts=len(sheet.get("charts", [])),
             )
             tabs[tab.title] = tab
         layout = cls(tabs)

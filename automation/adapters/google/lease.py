@@ -79,6 +79,7 @@ class LeasedSheet(Protocol):
     key: str
     timezone: dt.tzinfo | None
     lease_interval: dt.timedelta
+    lease_horizon: dt.timedelta  # full_read_minutes: idle cycles (SPEC 7) leave the lease alone
 
     def clock(self) -> dt.datetime: ...
 
@@ -223,12 +224,14 @@ class GoogleLease(Lease):
         """serve: KEPT_LEASE_INTERVALS intervals (refreshed rarely: see the module docstring);
         one-shot: the owner's ttl — its live record only exists while messages go out."""
         if self.keeps:
-            return max(self.owner.ttl, KEPT_LEASE_INTERVALS * self.lock.backend.lease_interval)
+            backend = self.lock.backend
+            return max(self.owner.ttl, KEPT_LEASE_INTERVALS * backend.lease_interval) + backend.lease_horizon
         return self.owner.ttl
 
     @property
     def refresh_margin(self) -> dt.timedelta:
-        return REFRESH_WHEN_LEFT_INTERVALS * self.lock.backend.lease_interval
+        # An idle cycle (SPEC 7) does not refresh: the next full cycle may be full_read_minutes away.
+        return REFRESH_WHEN_LEFT_INTERVALS * self.lock.backend.lease_interval + self.lock.backend.lease_horizon
 
     # --- what the backend calls ------------------------------------------------------------
     def observe(self, record: LeaseRecord | None) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 from gspread.exceptions import APIError
 from gspread.urls import SPREADSHEET_BATCH_UPDATE_URL
@@ -51,6 +51,7 @@ class WriteBatch:
     grown: dict[str, tuple[int, int]] = field(default_factory=dict)  # title → (rows, columns)
     renamed: dict[str, str] = field(default_factory=dict)  # old title → new title
     sheet_ids: set[int] = field(default_factory=set)
+    formatted: dict[str, Any] = field(default_factory=dict)  # title → tab_requests.TabState after the batch
 
 
 class SpreadsheetSession:
@@ -222,6 +223,12 @@ class SpreadsheetSession:
             if title in layout.tabs:
                 layout.tabs[title].rows = max(layout.tabs[title].rows, rows)
                 layout.tabs[title].columns = max(layout.tabs[title].columns, columns)
+        for title, state in work.formatted.items():
+            tab = layout.tabs.get(work.renamed.get(title, title)) or layout.tabs.get(title)
+            if tab is not None:
+                tab.rows, tab.columns = max(tab.rows, state.rows), max(tab.columns, state.columns)
+                tab.frozen_rows, tab.conditional = state.frozen_rows, state.conditional
+                tab.basic_filter, tab.charts = state.basic_filter, state.charts
         self.layout = layout
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from gspread.exceptions import APIError
 
+from ...presentation import tab_formats
 from ...vocabulary import Vocabulary, normalize_text
 from ..ports import Layout
 from . import batch
@@ -30,7 +31,7 @@ from .session import SpreadsheetSession, WriteBatch
 
 # How the worker's protections and rule are recognised (either spelling: `language` may change).
 PREFIXES = ("【接待記錄自動化】", "【接待记录自动化】")
-OVERDUE_MARK = 'N("reception-worker:overdue")=0'
+OVERDUE_MARK = tab_formats.OVERDUE_MARK
 OVERDUE_COLOR = {"red": 0.988, "green": 0.859, "blue": 0.851}
 
 WORDS = {
@@ -211,21 +212,16 @@ def _same_rule(current: Any, wanted: dict) -> bool:
             and bool(current.get("showCustomUi")) == bool(wanted.get("showCustomUi")))
 
 
-def _overdue_formula(positions: dict[str, int], vocabulary: Vocabulary) -> str | None:
+def _overdue_formula(positions: dict[str, int]) -> str | None:
     if "due_date" not in positions or "status" not in positions:
         return None
-    due = f"${batch.column_letters(positions['due_date'])}2"
-    status = f"${batch.column_letters(positions['status'])}2"
-    closed = sorted({label for key in ("completed", "unresolvable")
-                     for label in (Vocabulary("zh-Hant").label("statuses", key), Vocabulary("zh-Hans").label("statuses", key))})
-    not_closed = ",".join(f'{status}<>"{label}"' for label in closed)
-    return f"=AND({OVERDUE_MARK},LEN({due})>0,IFERROR(DATEVALUE({due}),{due})<TODAY(),{not_closed})"
+    return "=" + tab_formats.main_tab_overdue_formula(positions["due_date"], positions["status"])
 
 
 def _overdue_rule(requests: list, changes: list, main, main_id: int, positions: dict[str, int],
                   vocabulary: Vocabulary) -> None:
     """Highlight rows whose 處理時限 has passed while the item is still open."""
-    formula = _overdue_formula(positions, vocabulary)
+    formula = _overdue_formula(positions)
     if formula is None:
         return
     rule = {"ranges": [{"sheetId": main_id, "startRowIndex": 1}],
