@@ -244,3 +244,54 @@ def test_switching_to_simplified_respells_the_workers_own_tabs_headers_and_outpu
     assert [cell.value for cell in book["运行日志"][1]][:4] == ["时间", "事件", "记录编号", "详情"]
     code, out, err = command("init", "--config", str(config))
     assert out.strip().endswith("已是最新，无需修改")
+
+
+# ----- printed commands work as printed; docs stand alone ----------------------------------------------
+
+def test_the_install_step_installs_the_console_script_the_docs_print():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["project"]["scripts"]["reception-worker"] == "automation.cli:entry_point"
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "pip install" in makefile and "-e ." in makefile
+    assert callable(cli.entry_point)
+
+
+def test_readme_and_docs_link_only_inside_the_repository():
+    import re
+
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = page.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if page.name == "README.md":
+                assert not re.match(r"[a-z]+:", target), (page.name, target)
+            if re.match(r"[a-z]+:", target) or target.startswith("#"):
+                continue
+            resolved = (page.parent / target.split("#")[0]).resolve()
+            assert resolved.is_relative_to(ROOT) and resolved.exists(), (page.name, target)
+        assert "shared/SPEC" not in text, page.name
+
+
+def test_each_docs_page_is_written_in_one_language():
+    """English prose with the Chinese terms, or Chinese prose: not both within one page."""
+    import re
+
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        prose, in_code = [], False
+        for line in page.read_text(encoding="utf-8").splitlines():
+            if line.lstrip().startswith("```"):
+                in_code = not in_code
+            elif not in_code and line.strip() and not line.lstrip().startswith(("|", "![")):
+                prose.append(re.sub(r"`[^`]*`|\([^)]*\)|\[[^\]]*\]", "", line))
+        def cjk(line: str) -> int:
+            return len(re.findall(r"[\u4e00-\u9fff]", line))
+
+        def words(line: str) -> int:
+            return len(re.findall(r"[A-Za-z]{3,}", line))
+
+        if sum(map(cjk, prose)) > sum(map(words, prose)):  # a Chinese page: no English sentence
+            odd = [line for line in prose if words(line) >= 6 and cjk(line) < 3]
+        else:  # an English page: Chinese only as terms within English sentences
+            odd = [line for line in prose if cjk(line) > 2 * words(line) + 4]
+        assert not odd, (page.name, odd[:3])
