@@ -146,6 +146,8 @@ def _initialize(session: SpreadsheetSession, layout: Layout, service_account: st
                       for t in vocabulary.tab_titles(key) if t != title and t in sheet.tabs), None)
         if other is not None:
             requests.append(batch.rename_sheet(sheet.tabs[other].sheet_id, title))
+            # Its header row too, in the new language (the event log is kept, not rewritten).
+            requests.append(batch.header_cells(sheet.tabs[other].sheet_id, 0, tab_header))
             tabs[title] = sheet.tabs[other].sheet_id
             changes.append(f"分頁「{other}」改名為「{title}」")
             continue
