@@ -145,7 +145,8 @@ class Vocabulary:
 
     def layout_kinds(self, name: str) -> list[str]:
         """How each column of a layout is shown (see automation/presentation/tab_formats.py)."""
-        return list(self._layouts[name]["kinds"])
+        layout = self._layouts[name]
+        return list(layout.get("kinds", ["text"] * len(layout[self.language])))  # undeclared: plain text
 
     def layout_chart_columns(self, name: str) -> list[int]:
         """0-based columns of a layout drawn in its chart (none for most layouts)."""

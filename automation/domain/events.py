@@ -53,7 +53,11 @@ def describe_new_ids(record_ids: list[str]) -> str:
     return "\n".join(describe_new_id_rows(record_ids, limit=None))
 
 
-def describe_new_id_rows(record_ids: list[str], limit: int | None = MAX_DETAIL_CHARS) -> list[str]:
+CONTINUED = {"zh-Hant": "（續）", "zh-Hans": "（续）"}  # starts the detail of a continuation row
+
+
+def describe_new_id_rows(record_ids: list[str], limit: int | None = MAX_DETAIL_CHARS,
+                         continued: str = CONTINUED["zh-Hant"]) -> list[str]:
     """The details of the ids-assigned event: the count, then the ranges per date, newest dates
     first, cut between ranges into details of at most `limit` characters (one log row each)."""
     by_day: dict[str, list[int]] = {}
@@ -75,7 +79,7 @@ def describe_new_id_rows(record_ids: list[str], limit: int | None = MAX_DETAIL_C
     for text in ranges:
         joined = details[-1] + ("" if details[-1].endswith("：") else "；") + text
         if limit is not None and len(joined) > limit:
-            details.append(f"（續）{text}")
+            details.append(f"{continued}{text}")
         else:
             details[-1] = joined
     return details
@@ -102,7 +106,8 @@ def cycle_log_rows(evaluation: pd.DataFrame, now_text: str, vocabulary: Vocabula
             for event, record_id, detail in status_events(evaluation, vocabulary)]
     new_ids = evaluation.loc[evaluation["id_is_new"], "record_id"].tolist()
     if new_ids:
-        rows[:0] = [log_row(now_text, vocabulary, "ids_assigned", "", detail) for detail in describe_new_id_rows(new_ids)]
+        details = describe_new_id_rows(new_ids, continued=CONTINUED[vocabulary.language])
+        rows[:0] = [log_row(now_text, vocabulary, "ids_assigned", "", detail) for detail in details]
     return rows
 
 

@@ -244,6 +244,14 @@ def highlight_formula(highlight: Highlight, first_row: int = 2) -> str:
     return f"AND({RULE_MARK},{condition})"
 
 
+def _lines(width: float, column_width: float) -> int:
+    """Lines a text of display width `width` takes in a column: one when it fits; beyond, text
+    wraps between words, not mid-word, so a line holds a little less than the column."""
+    if width <= column_width - 1:
+        return 1
+    return int(-(-width // max((column_width - 1) * 0.9, 1.0)))
+
+
 def row_heights(content: list[list[Any]], form: TabFormat, has_header: bool = True) -> dict[int, float]:
     """0-based row → its height in points, for rows whose wrapped text needs more than one line
     (a spreadsheet program does not grow rows it did not write itself)."""
@@ -252,9 +260,7 @@ def row_heights(content: list[list[Any]], form: TabFormat, has_header: bool = Tr
         lines = 1
         for column, value in enumerate(row[:form.width]):
             if isinstance(value, str) and value and (form.styles[column].wrap or (has_header and index == 0) or index in form.bold_rows):
-                # Text wraps between words, not mid-word: a line holds a little less than its width.
-                usable = max((form.widths[column] - 1.0) * 0.9, 1.0)
-                lines = max(lines, sum(-(-max(text_width(part), 1) // usable) for part in value.split("\n")))
+                lines = max(lines, sum(_lines(text_width(part), form.widths[column]) for part in value.split("\n")))
         if lines > 1:
             heights[index] = LINE_POINTS * lines + 2
     return heights
