@@ -19,6 +19,7 @@ jumps the clock forward at once, so several "5-minute" cycles run in well under 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import logging
 import select
@@ -26,7 +27,7 @@ import signal
 import socket
 import threading
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import schedule
 
@@ -101,15 +102,23 @@ class ClockedJob(schedule.Job):
     def should_run(self) -> bool:
         return self.next_run is not None and self.clock.now() >= self.next_run
 
+    def do(self, job_func: Callable, *args, **kwargs) -> "ClockedJob":
+        """As schedule.Job.do, scheduling the first run by our clock."""
+        self.job_func = functools.partial(job_func, *args, **kwargs)
+        functools.update_wrapper(self.job_func, job_func)
+        self.schedule_next_run()
+        self.scheduler.jobs.append(self)
+        return self
+
     def run(self):
         try:
             return self.job_func()
         finally:
             # Rescheduled even if the job raised, so a failing cycle cannot end the loop.
             self.last_run = self.clock.now()
-            self._schedule_next_run()
+            self.schedule_next_run()
 
-    def _schedule_next_run(self) -> None:
+    def schedule_next_run(self) -> None:
         if self.unit not in ("seconds", "minutes", "hours"):
             raise schedule.ScheduleValueError(f"ClockedJob supports seconds, minutes and hours, not {self.unit!r}")
         self.next_run = self.clock.now() + dt.timedelta(**{self.unit: self.interval})

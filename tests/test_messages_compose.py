@@ -9,6 +9,7 @@ import pytest
 from PIL import Image, ImageColor
 
 from automation.domain import messages
+from automation.domain.due import weekly_review_is_due_now
 from automation.domain.records import OutgoingMessage
 from automation.presentation import compose
 from automation.presentation.chart import BAR_COLORS, Series, cjk_font, trend_chart, trend_figure
@@ -104,7 +105,7 @@ def test_a_batched_alert_is_logged_once_per_record_id():
 ])
 def test_weekly_review_window_is_from_review_time_to_the_end_of_the_iso_week(moment, due):
     now = dt.datetime.fromisoformat(moment)
-    assert messages.weekly_review_is_due_now(now, 0, dt.time(9, 0)) is due
+    assert weekly_review_is_due_now(now, 0, dt.time(9, 0)) is due
 
 
 def test_log_times_read_back_as_text_date_cells_or_spreadsheet_serials():

@@ -255,6 +255,72 @@ def test_spec_6_a_drop_down_stored_as_an_extension_is_rebuilt_with_the_same_list
     assert len(sheet.data_validations.dataValidation) == 1
 
 
+# A pivot table on a staff tab, over the main tab's 類別, as Excel stores it.
+SPREADSHEET_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+RELATIONSHIP_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+PIVOT_TYPES = "application/vnd.openxmlformats-officedocument.spreadsheetml."
+
+
+def relationships(*items: tuple[str, str, str]) -> bytes:
+    """A .rels part: (id, type after .../relationships/, target) each."""
+    return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            + "".join(f'<Relationship Id="{i}" Type="{RELATIONSHIP_NS}/{kind}" Target="{target}"/>'
+                      for i, kind, target in items) + "</Relationships>").encode()
+
+
+def add_pivot(parts: dict) -> None:
+    parts["xl/pivotCache/pivotCacheDefinition1.xml"] = (
+        f'<pivotCacheDefinition xmlns="{SPREADSHEET_NS}" xmlns:r="{RELATIONSHIP_NS}" r:id="rId1" refreshOnLoad="1" '
+        'recordCount="1"><cacheSource type="worksheet"><worksheetSource ref="A1:F2" sheet="接待業主情況記錄"/>'
+        '</cacheSource><cacheFields count="1"><cacheField name="類別" numFmtId="0"><sharedItems count="1">'
+        '<s v="報修"/></sharedItems></cacheField></cacheFields></pivotCacheDefinition>').encode()
+    parts["xl/pivotCache/pivotCacheRecords1.xml"] = (
+        f'<pivotCacheRecords xmlns="{SPREADSHEET_NS}" count="1"><r><x v="0"/></r></pivotCacheRecords>').encode()
+    parts["xl/pivotCache/_rels/pivotCacheDefinition1.xml.rels"] = relationships(
+        ("rId1", "pivotCacheRecords", "pivotCacheRecords1.xml"))
+    parts["xl/pivotTables/pivotTable1.xml"] = (
+        f'<pivotTableDefinition xmlns="{SPREADSHEET_NS}" name="類別統計" cacheId="1" dataCaption="值" '
+        'updatedVersion="6" minRefreshableVersion="3" createdVersion="6" outline="1" outlineData="1">'
+        '<location ref="A3:A5" firstHeaderRow="1" firstDataRow="1" firstDataCol="0"/>'
+        '<pivotFields count="1"><pivotField axis="axisRow" showAll="0"><items count="2"><item x="0"/>'
+        '<item t="default"/></items></pivotField></pivotFields><rowFields count="1"><field x="0"/></rowFields>'
+        '<rowItems count="2"><i><x/></i><i t="grand"><x/></i></rowItems><colItems count="1"><i/></colItems>'
+        '</pivotTableDefinition>').encode()
+    parts["xl/pivotTables/_rels/pivotTable1.xml.rels"] = relationships(
+        ("rId1", "pivotCacheDefinition", "../pivotCache/pivotCacheDefinition1.xml"))
+    parts["xl/worksheets/_rels/sheet2.xml.rels"] = relationships(("rId1", "pivotTable", "../pivotTables/pivotTable1.xml"))
+    workbook = parts["xl/workbook.xml"].decode()
+    calc = workbook.find("<calcPr")
+    at = workbook.index("</workbook>") if calc < 0 else workbook.index(">", calc) + 1
+    parts["xl/workbook.xml"] = (workbook[:at] + f'<pivotCaches><pivotCache xmlns:r="{RELATIONSHIP_NS}" cacheId="1" '
+                                'r:id="rIdPivotCache1"/></pivotCaches>' + workbook[at:]).encode()
+    parts["xl/_rels/workbook.xml.rels"] = parts["xl/_rels/workbook.xml.rels"].replace(
+        b"</Relationships>", f'<Relationship Id="rIdPivotCache1" Type="{RELATIONSHIP_NS}/pivotCacheDefinition" '
+                             f'Target="pivotCache/pivotCacheDefinition1.xml"/></Relationships>'.encode())
+    for part, kind in (("pivotCache/pivotCacheDefinition1", "pivotCacheDefinition"),
+                       ("pivotCache/pivotCacheRecords1", "pivotCacheRecords"), ("pivotTables/pivotTable1", "pivotTable")):
+        add_override(parts, f"/xl/{part}.xml", f"{PIVOT_TYPES}{kind}+xml")
+
+
+def test_spec_6_a_pivot_table_is_kept(tmp_path):
+    """openpyxl reads a pivot table and its cache and writes them back (an equivalent of the
+    parts, same name, place, fields and cache); the run is not refused for it."""
+    workbook = write_workbook(tmp_path / "log.xlsx", [reception("2026-03-10")])
+    book = openpyxl.load_workbook(workbook)
+    book.create_sheet("統計")
+    book.save(workbook)
+    rewrite_package(workbook, add_pivot)
+    config = write_config(tmp_path, workbook)
+    assert run(config, NOW).code == 0
+    assert main_rows(workbook)[0]["記錄編號"]
+    [pivot] = openpyxl.load_workbook(workbook)["統計"]._pivots
+    assert (pivot.name, pivot.location.ref, pivot.cache.cacheFields[0].name) == ("類別統計", "A3:A5", "類別")
+    with zipfile.ZipFile(workbook) as archive:
+        assert {"xl/pivotTables/pivotTable1.xml", "xl/pivotCache/pivotCacheDefinition1.xml",
+                "xl/pivotCache/pivotCacheRecords1.xml"} <= set(archive.namelist())
+
+
 TEXT_BOX_DRAWING = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
     '<xdr:wsDr xmlns:xdr="http://schemas.openxmlformats.org/drawingml/2006/spreadsheetDrawing" '
@@ -394,3 +460,116 @@ def test_spec_6_max_workbook_mb_must_be_positive(tmp_path):
     config.write_text("max_workbook_mb = 0\n" + config.read_text(encoding="utf-8"), encoding="utf-8")
     with pytest.raises(ConfigError, match="max_workbook_mb"):
         load_config(config)
+
+
+# --- kill -9 during writes -------------------------------------------------------------------
+
+KILLS = 20
+STAFF_KEYS = ("接待日期", "業主姓名", "聯系電話", "房號", "事由", "類別")
+
+
+def staff_cells(workbook: Path) -> list[tuple]:
+    return [tuple(row.get(key) for key in STAFF_KEYS) for row in main_rows(workbook)]
+
+
+def run_child_signalling_writes(config: Path, now: str, signals: int) -> int:
+    """Fork a child that runs one cycle; each workbook write in it sends b"B" on entering and
+    b"E" on leaving through a pipe (the real writer, wrapped in the child only). Returns the
+    child's pid; the parent reads the pipe from `signals`."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 70
+    try:
+        import sys
+
+        from automation import cli
+        from automation.adapters import workbook_file
+
+        sys.stdout = sys.stderr = open(os.devnull, "w")
+        real = workbook_file.write_workbook
+
+        def signalling(*args, **kwargs):
+            os.write(signals, b"B")
+            try:
+                return real(*args, **kwargs)
+            finally:
+                os.write(signals, b"E")
+
+        workbook_file.write_workbook = signalling
+        code = cli.main(["run", "--config", str(config), "--now", now])
+    finally:
+        os._exit(code)
+
+
+def kill_during_a_write(pid: int, reader: int, which: int, delay: float) -> bool:
+    """Wait for the child's write number `which` (1 or 2) to begin, then SIGKILL it `delay`
+    seconds in unless that write ends first. True when the kill landed inside the write (no
+    b"E" followed its b"B"); False when the child finished or that write ended first."""
+    import select
+    import signal
+
+    begun = ended = 0
+    while True:
+        readable, _, _ = select.select([reader], [], [], delay if begun == which and ended < which else 30)
+        if not readable:
+            if begun == which and ended < which:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                late = os.read(reader, 64) if select.select([reader], [], [], 0)[0] else b""
+                return b"E" not in late
+            raise AssertionError("the child stopped signalling")
+        data = os.read(reader, 64)
+        if not data:  # the child exited
+            os.waitpid(pid, 0)
+            return False
+        begun += data.count(b"B")
+        ended += data.count(b"E")
+        if ended >= which:  # the write we aimed at is over: let the child finish
+            os.waitpid(pid, 0)
+            return False
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork to kill a cycle inside a write")
+def test_spec_6_kill_9_during_writes_loses_no_emergency_and_no_staff_cell(tmp_path):
+    """At least 20 runs killed with SIGKILL at a random moment inside one of their workbook
+    writes (the cycle's write or the record of messages sent), a new 緊急 row added before each:
+    the workbook always opens, staff cells are never changed, and in the end every emergency
+    was alerted to both recipients, none more than twice."""
+    import random
+
+    workbook, config, outbox = center(tmp_path, [reception("2026-03-09", f"第{n}項報修") for n in range(10)])
+    assert run(config, at("2026-03-10 07:00")).code == 0
+    randomness = random.Random(20260310)
+    expected_staff = staff_cells(workbook)
+    kills = rounds = 0
+    while kills < KILLS:
+        rounds += 1
+        assert rounds <= 3 * KILLS, f"only {kills} of {rounds} kills landed inside a write"
+        append_rows(workbook, [emergency_row(f"緊急事項{rounds}")])
+        expected_staff = staff_cells(workbook)
+        reader, writer = os.pipe()
+        pid = run_child_signalling_writes(config, f"2026-03-10T07:{rounds % 60:02d}", writer)
+        os.close(writer)
+        try:
+            kills += kill_during_a_write(pid, reader, randomness.choice((1, 2)), randomness.uniform(0, 0.1))
+        finally:
+            os.close(reader)
+        assert staff_cells(workbook) == expected_staff  # the workbook opens, staff cells as staff left them
+
+    assert run(config, at("2026-03-10 08:00")).code == 0
+    rows = main_rows(workbook)
+    assert staff_cells(workbook) == expected_staff
+    ids = [row["記錄編號"] for row in rows if row["類別"] == "緊急"]
+    assert len(ids) == rounds and all(ids)
+    sent: dict[tuple[str, str], int] = {}
+    for message in outbox.all():
+        subject = str(message["Subject"])
+        if subject.startswith(EMERGENCY):
+            key = (subject.removeprefix(EMERGENCY), str(message["To"]))
+            sent[key] = sent.get(key, 0) + 1
+    for record_id in ids:
+        for person in ("王敏 <supervisor@example.com>", "李強 <manager@example.com>"):
+            assert 1 <= sent.get((record_id, person), 0) <= 2, (record_id, person, sent.get((record_id, person)))
+    assert not list(tmp_path.glob(".*.writing"))
+    print(f"{kills} kills inside a write in {rounds} rounds; repeats: {sum(1 for n in sent.values() if n == 2)}")

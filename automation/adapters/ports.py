@@ -11,9 +11,10 @@ no-ops, so callers call every method directly and never probe for one. The lock'
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from ..domain.init_plan import Layout
 from ..domain.records import Snapshot, WritePlan
 
 
@@ -24,23 +25,6 @@ class TabNames:
     main: tuple[str, ...]
     summaries: tuple[str, ...]
     log: str
-
-
-@dataclass(frozen=True)
-class Layout:
-    """What `init` makes sure a spreadsheet has (SPEC 5 `init`)."""
-
-    main_title: str
-    main_titles: tuple[str, ...]  # accepted spellings of an existing main tab
-    headers: list[str]  # every column of the main tab, in the configured language
-    header_keys: list[str]
-    tabs: dict[str, list[str]]  # generated tab title → header row
-    choices: dict[str, list[str]] = field(default_factory=dict)  # column key → drop-down options
-    date_keys: tuple[str, ...] = ()
-    worker_keys: tuple[str, ...] = ()
-    access: dict[str, str] = field(default_factory=dict)  # column key → "manager" | "supervisor"
-    editors: dict[str, list[str]] = field(default_factory=dict)  # "manager"/"supervisor" → accounts
-    language: str = "zh-Hant"  # of the lines `initialize` returns (what `init` prints)
 
 
 class SheetBackend:
@@ -103,12 +87,6 @@ class Transport:
     def send(self, email_message) -> Any:
         """Deliver one message (an `email.message.EmailMessage`); DeliveryError when refused."""
         raise NotImplementedError
-
-    def send_reporting(self, email_message) -> list[str]:
-        """Deliver one message as `send` does and say what the other end answered, a line per
-        step (`test-mail`); DeliveryError when refused."""
-        where = self.send(email_message)
-        return [f"{self.describe()}：{where}" if where else self.describe()]
 
     def close(self) -> None:
         """Let go of whatever `open` took."""

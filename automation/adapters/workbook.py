@@ -10,26 +10,26 @@ formulas. A local workbook cannot enforce who edits which column (SPEC 2.2).
 
 from __future__ import annotations
 
-import functools
-
 import io
+import weakref
 from pathlib import Path
 from typing import Any, Callable
 
 import openpyxl
 from openpyxl.cell.rich_text import CellRichText
 from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
+from openpyxl.utils import column_index_from_string, get_column_letter
 from openpyxl.utils.cell import coordinate_from_string
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from ..domain.init_plan import InitPlan, Layout, SheetFacts, other_spelling, plan_init
 from ..domain.records import Snapshot, WritePlan
 from ..errors import AutomationError, SheetUnusableError, WorkbookLockedError
-from ..vocabulary import LANGUAGES, Vocabulary, normalize_text
 from ..presentation import tab_formats
+from ..vocabulary import LANGUAGES, Vocabulary
 from . import workbook_file
 from .file_stamp import file_stamp
-from .ports import Layout, SheetBackend, TabNames
+from .ports import SheetBackend, TabNames
 from .workbook_file import MIB, FileIdentity, PackageFacts
 from .workbook_tabs import add_overdue_rule, format_log, set_plain, write_tab
 
@@ -50,6 +50,11 @@ def office_lock_files(path: Path) -> list[Path]:
         )
     ]
     return [candidate for candidate in dict.fromkeys(candidates) if candidate.exists()]
+
+
+VALIDATED_ROWS = 100000  # a drop-down covers the column from row 2 to this row
+# A picture's bytes, read once (openpyxl closes the stream it reads them from when it saves).
+_PICTURE_BYTES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class WorkbookBackend(SheetBackend):
@@ -98,10 +103,10 @@ class WorkbookBackend(SheetBackend):
             raise SheetUnusableError(
                 f"服務中心「{self.center}」：找不到工作簿 {self.path}；請檢查 path 設定，或運行 init 建立"
             )
-        self._stamp = self._file_stamp()
-        # Before parsing: a zip declaring more than max_workbook_mb is refused (exit 3).
-        self._facts = workbook_file.inspect_package(self.path, self.center, self.max_bytes, _pictures_supported())
         try:
+            self._stamp = self._file_stamp()
+            # Before parsing: a zip declaring more than max_workbook_mb is refused (exit 3).
+            self._facts = workbook_file.inspect_package(self.path, self.center, self.max_bytes, _pictures_supported())
             # rich_text: a staff cell with mixed formatting (a word in red bold) keeps it when the
             # workbook is saved; without it openpyxl flattens such cells to plain text.
             # keep_vba: an .xlsm keeps its macro project and its macro-enabled content type.
@@ -229,7 +234,6 @@ class WorkbookBackend(SheetBackend):
     # --- init --------------------------------------------------------------------------------
     def initialize(self, layout: Layout) -> list[str]:
         changes = []
-        words = functools.partial(Vocabulary(layout.language).label, "output")
         if self.path.exists():
             book = self._load()
         else:
@@ -237,57 +241,13 @@ class WorkbookBackend(SheetBackend):
             book = openpyxl.Workbook()
             book.active.title = layout.main_title
             self._stamp = None
-            changes.append(words("init_workbook", path=self.path))
-        main = next((t for t in layout.main_titles if t in book.sheetnames), None)
-        if main is None:
-            sheet = book.create_sheet(layout.main_title, 0)
-            main = layout.main_title
-            changes.append(words("init_tab", tab=main))
-        sheet = book[main]
-        existing = [normalize_text(c.value) for c in sheet[1]] if sheet.max_row >= 1 else []
-        while existing and not existing[-1]:
-            existing.pop()
-        positions = Vocabulary().match_headers(existing)
-        bold = Font(bold=True)
-        # Right of every column holding a value in any row: staff may type in a column they gave
-        # no header, and a worker header there would make the worker overwrite their cells.
-        column = max(len(existing), _last_used_column(sheet))
-        for key, header in zip(layout.header_keys, layout.headers):
-            if key in positions:
-                continue
-            column += 1
-            positions[key] = column - 1
-            cell = sheet.cell(row=1, column=column)
-            set_plain(cell, header)
-            cell.font = bold
-            sheet.column_dimensions[get_column_letter(column)].width = max(10, 2.2 * len(header) + 2)
-            changes.append(words("init_header", tab=main, header=header))
-        if _frozen_rows(sheet) < 1:  # staff who froze more (the header and a column) keep it
-            frozen_columns = coordinate_from_string(sheet.freeze_panes)[0] if sheet.freeze_panes else "A"
-            sheet.freeze_panes = f"{frozen_columns}2"
-            changes.append(words("init_frozen"))
-        known = {(dv.formula1, str(dv.sqref)) for dv in sheet.data_validations.dataValidation}
-        for key, options in layout.choices.items():
-            letter = get_column_letter(positions[key] + 1)
-            formula = '"' + ",".join(options) + '"'
-            sqref = f"{letter}2:{letter}100000"
-            if (formula, sqref) not in known:
-                validation = DataValidation(type="list", formula1=formula, allow_blank=True,
-                                            showErrorMessage=False)
-                validation.add(sqref)
-                sheet.add_data_validation(validation)
-                changes.append(words("init_dropdown", header=layout.headers[layout.header_keys.index(key)]))
-        if add_overdue_rule(sheet, positions):
-            changes.append(words("init_overdue_rule"))
-        for old_title, title in _adopt_other_spellings(book, layout.tabs):
-            changes.append(words("init_renamed", old=old_title, new=title))
-        for title, header in layout.tabs.items():
-            if title not in book.sheetnames:
-                tab = book.create_sheet(title)
-                for position, text in enumerate(header, start=1):
-                    set_plain(tab.cell(row=1, column=position), text)
-                    tab.cell(row=1, column=position).font = bold
-                changes.append(words("init_tab", tab=title))
+            changes.append(Vocabulary(layout.language).label("output", "init_workbook", path=self.path))
+        plan = plan_init(layout, _init_facts(book, layout), date_rules=False)
+        _apply_init(book, plan)
+        changes += plan.main_changes
+        if add_overdue_rule(book[plan.main_title], plan.positions):
+            changes.append(Vocabulary(layout.language).label("output", "init_overdue_rule"))
+        changes += plan.tab_changes
         self._book_is_file = False
         if changes:
             workbook_file.refuse_losses(self._facts, self.path, self.center)
@@ -303,7 +263,7 @@ def _sheet_values(sheet, min_row: int = 1) -> list[list[Any]]:
 
     Built from the sheet's table of cells in one pass: iter_rows looks up every coordinate of
     the rectangle (and creates an empty cell for each gap, which the next save then writes)."""
-    if min_row == 1 and sheet._current_row == 0:  # iter_rows() of a sheet that never had a cell
+    if min_row == 1 and not sheet._cells:  # iter_rows() of a sheet without a cell
         return []
     max_row, max_column = sheet.max_row, sheet.max_column
     grid = [[None] * max_column for _ in range(max(0, max_row - min_row + 1))]
@@ -318,6 +278,65 @@ def _sheet_values(sheet, min_row: int = 1) -> list[list[Any]]:
 def _plain_rows(rows) -> list[list[Any]]:
     """Cell values as the core reads them: rich text (mixed formatting in one cell) as its text."""
     return [[str(v) if isinstance(v, CellRichText) else v for v in row] for row in rows]
+
+
+def _init_facts(book, layout: Layout) -> SheetFacts:
+    """What `init` needs to know about the workbook (see domain/init_plan.py)."""
+    main = next((title for title in layout.main_titles if title in book.sheetnames), None)
+    if main is None:
+        return SheetFacts(tuple(book.sheetnames))
+    sheet = book[main]
+    rules = {}
+    for validation in sheet.data_validations.dataValidation:
+        letter, options = _list_rule(validation)
+        if letter is not None:
+            rules[column_index_from_string(letter) - 1] = ("choice", *options)
+    return SheetFacts(tuple(book.sheetnames), tuple(cell.value for cell in sheet[1]) if sheet.max_row >= 1 else (),
+                      _last_used_column(sheet), _frozen_rows(sheet), rules)
+
+
+def _list_rule(validation) -> tuple[str | None, list[str]]:
+    """(column letter, options) of a drop-down over one column from row 2 down, as init sets it."""
+    ranges = str(validation.sqref).split()
+    formula = validation.formula1 or ""
+    if validation.type != "list" or len(ranges) != 1 or not (formula.startswith('"') and formula.endswith('"')):
+        return None, []
+    first, _, last = ranges[0].partition(":")
+    letter = first.rstrip("0123456789")
+    if first != f"{letter}2" or last != f"{letter}{VALIDATED_ROWS}":
+        return None, []
+    return letter, formula[1:-1].split(",")
+
+
+def _apply_init(book, plan: InitPlan) -> None:
+    """Make the workbook as `plan` says: main tab, headers (bold, wide enough), frozen header
+    row, drop-downs, renamed and new generated tabs."""
+    if plan.create_main:
+        book.create_sheet(plan.main_title, 0)
+    sheet = book[plan.main_title]
+    bold = Font(bold=True)
+    for position, text in plan.new_headers:
+        cell = sheet.cell(row=1, column=position + 1)
+        set_plain(cell, text)
+        cell.font = bold
+        sheet.column_dimensions[get_column_letter(position + 1)].width = max(10, 2.2 * len(text) + 2)
+    if plan.freeze_header:  # columns staff froze stay frozen
+        frozen_columns = coordinate_from_string(sheet.freeze_panes)[0] if sheet.freeze_panes else "A"
+        sheet.freeze_panes = f"{frozen_columns}2"
+    for rule in plan.rules:
+        letter = get_column_letter(rule.position + 1)
+        validation = DataValidation(type="list", formula1='"' + ",".join(rule.options) + '"', allow_blank=True,
+                                    showErrorMessage=False)
+        validation.add(f"{letter}2:{letter}{VALIDATED_ROWS}")
+        sheet.add_data_validation(validation)
+    for old_title, title in plan.renames:
+        book[old_title].title = title
+        _respell_header(book[title], title)
+    for title, header in plan.new_tabs:
+        tab = book.create_sheet(title)
+        for position, text in enumerate(header, start=1):
+            set_plain(tab.cell(row=1, column=position), text)
+            tab.cell(row=1, column=position).font = bold
 
 
 def _last_used_column(sheet) -> int:
@@ -339,31 +358,27 @@ def _adopt_other_spellings(book, titles) -> list[tuple[str, str]]:
     After `language` is switched, the event log written so far stays the worker's memory (ids
     issued, messages sent: SPEC 2.2, 4.2) and the old summary tabs are not left behind, stale,
     next to new ones. The rename reaches the file with the next save. Returns (old, new) titles."""
-    vocabulary = Vocabulary()
     renamed = []
     for title in titles:
-        if title in book.sheetnames:
-            continue
-        for key in vocabulary.generated_tab_keys:
-            spellings = vocabulary.tab_titles(key)
-            if title in spellings:
-                other = next((t for t in spellings if t != title and t in book.sheetnames), None)
-                if other is not None:
-                    book[other].title = title
-                    renamed.append((other, title))
-                    _respell_header(book[title], key, title)
-                break
+        other = other_spelling(title, book.sheetnames)
+        if other is not None:
+            book[other].title = title
+            renamed.append((other, title))
+            _respell_header(book[title], title)
     return renamed
 
 
-def _respell_header(sheet, key: str, title: str) -> None:
+def _respell_header(sheet, title: str) -> None:
     """The header row of a renamed generated tab in the new title's language: the event log is
     kept (it is the worker's memory), and its header must not stay in the old language."""
-    language = next(lang for lang in LANGUAGES if Vocabulary(lang).tab_title(key) == title)
-    for position, text in enumerate(Vocabulary(language).tab_layout(key), start=1):
-        cell = sheet.cell(row=1, column=position)
-        if cell.value != text:
-            set_plain(cell, text)
+    for language in LANGUAGES:
+        vocabulary = Vocabulary(language)
+        key = next((key for key in vocabulary.generated_tab_keys if vocabulary.tab_title(key) == title), None)
+        if key is not None:
+            for position, text in enumerate(vocabulary.tab_layout(key), start=1):
+                if sheet.cell(row=1, column=position).value != text:
+                    set_plain(sheet.cell(row=1, column=position), text)
+            return
 
 
 def _replace_tab(book, title: str, content: list[list[Any]], form, main_title: str) -> None:
@@ -411,10 +426,10 @@ def _keep_pictures_saveable(book) -> None:
     a stream it closes while saving, so a workbook saved twice in one cycle (the cycle's writes,
     then the record of messages sent) would fail on the second save."""
     for sheet in book.worksheets:
-        for image in getattr(sheet, "_images", ()):
-            data = getattr(image, "_saved_bytes", None)
+        for image in sheet._images:  # openpyxl offers no public list of a sheet's pictures
+            data = _PICTURE_BYTES.get(image)
             if data is None:
-                data = image._saved_bytes = image._data()
+                data = _PICTURE_BYTES[image] = image._data()  # nor a public way to their bytes
             image.ref = io.BytesIO(data)
 
 

@@ -148,7 +148,7 @@ def inspect_package(path: Path, center: str, max_bytes: int, pictures_supported:
         titles = _sheet_titles(archive)
         for part, title in titles.items():
             if part in names:
-                _worksheet_extensions(_parse(archive, part), title, facts)
+                _worksheet_extensions(_extension_list(archive.read(part)), title, facts)
     facts.would_lose = list(dict.fromkeys(lost))
     return facts
 
@@ -210,10 +210,24 @@ def _sheet_titles(archive: zipfile.ZipFile) -> dict[str, str]:
     return titles
 
 
-def _worksheet_extensions(root, title: str, facts: PackageFacts) -> None:
-    if root is None:
-        return
-    ext_list = root.find(f"{{{_NS['main']}}}extLst")
+def _extension_list(sheet_xml: bytes):
+    """A worksheet's `<extLst>` (its last child, by the schema), parsed alone: the sheet itself,
+    tens of megabytes for a long log, is only searched, never parsed here. None when absent."""
+    start = sheet_xml.rfind(b"<extLst")
+    end = sheet_xml.rfind(b"</extLst>")
+    if start < 0 or end < start:
+        return None
+    # The prefixes the fragment uses may be declared on the worksheet element: carry them over.
+    root_tag = re.search(rb"<(?:\w+:)?worksheet\b[^>]*>", sheet_xml)
+    declarations = b" ".join(re.findall(rb'xmlns(?::\w+)?="[^"]*"', root_tag.group(0))) if root_tag else b""
+    fragment = b"<fragment " + declarations + b">" + sheet_xml[start:end + len(b"</extLst>")] + b"</fragment>"
+    try:
+        return ElementTree.fromstring(fragment).find(f"{{{_NS['main']}}}extLst")
+    except ElementTree.ParseError:
+        return None  # the parser will report the damaged part
+
+
+def _worksheet_extensions(ext_list, title: str, facts: PackageFacts) -> None:
     if ext_list is None:
         return
     for ext in ext_list:

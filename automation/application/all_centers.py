@@ -126,6 +126,7 @@ class CycleRunner:
         self._leases: dict[str, tuple[CenterConfig, Any]] = {}
         self._reported_holders: dict[str, str] = {}  # center → token of the other holder last logged
         self._warned_unlocked: set[str] = set()
+        self.changes: ChangeTracker | None = None
         self.config = config
         self._apply(config)
 
@@ -135,8 +136,7 @@ class CycleRunner:
         self.owner = locks.LockOwner.this_process(
             self.command, dt.timedelta(minutes=HEALTHY_INTERVALS * config.schedule.interval_minutes), keeps=self.keep)
         self.state = StateStore(state_dir_of(config))
-        changes = getattr(self, "changes", None)
-        if changes is None or changes.directory.parent != state_dir_of(config):
+        if self.changes is None or self.changes.directory.parent != state_dir_of(config):
             self.changes = ChangeTracker(state_dir_of(config), keep_in_memory=self.keep)
 
     def replace_config(self, config: Config) -> None:

@@ -49,7 +49,7 @@ class Look:
 def config_digest(center: CenterConfig, config: Config) -> str:
     """What the rules and messages of a center depend on besides the sheet: a change of any of it
     (a ladder, a recipient, the language) must be applied at the next cycle, so it reads in full."""
-    parts = (center, config.timezone.key if hasattr(config.timezone, "key") else str(config.timezone),
+    parts = (center, str(config.timezone),  # a ZoneInfo prints as its key
              config.language, config.escalation, config.review_window_days, config.schedule, config.mail)
     return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()[:32]
 

@@ -19,12 +19,13 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ..adapters.ports import Layout, SheetBackend, TabNames, Transport
+from ..adapters.ports import SheetBackend, TabNames, Transport
 from ..config import CenterConfig, Config
 from ..domain import dates, events, messages, rules, summaries
 from ..domain.cells import row_anchors, same_tab_content
+from ..domain.init_plan import Layout
 from ..domain.privacy import with_phones_masked
-from ..domain.records import CellWrite, CenterResult, OutgoingMessage, WritePlan
+from ..domain.records import CellWrite, CenterResult, OutgoingMessage, Snapshot, WritePlan
 from ..domain.table import MainTable, build_main_table
 from ..errors import DeliveryError
 from ..gcpause import collector_paused
@@ -196,6 +197,19 @@ def run_center(center: CenterConfig, config: Config, now: dt.datetime, backend: 
     return result
 
 
+def main_table_of(snapshot: Snapshot, center: CenterConfig, vocabulary: Vocabulary) -> MainTable:
+    """The main tab of what the backend read, as the rules take it (a cycle's first step)."""
+    return build_main_table(snapshot.header, snapshot.rows, vocabulary, center.name, snapshot.main_tab)
+
+
+def evaluate_table(table: MainTable, snapshot: Snapshot, center: CenterConfig, config: Config,
+                   today: int) -> pd.DataFrame:
+    """The rules applied to the main tab, ids continuing after every one the log says was
+    issued (a cycle's second step; `status` takes the same two)."""
+    return rules.evaluate(table.frame, today, config.escalation, config.vocabulary,
+                          rules.People(center.supervisor, center.manager), events.issued_from_log(snapshot.log_rows))
+
+
 class _Cycle:
     """The pure part of one center's cycle, step by step, remembering how far it got (so that
     a failure at any step can still send the 緊急 alerts known by then)."""
@@ -216,18 +230,14 @@ class _Cycle:
         self.due: list[OutgoingMessage] | None = None
 
     def evaluate(self, table: MainTable) -> pd.DataFrame:
-        issued = events.issued_from_log(self.snapshot.log_rows)
-        self.evaluation = rules.evaluate(
-            table.frame, self.today, self.config.escalation, self.vocabulary,
-            rules.People(self.center.supervisor, self.center.manager), issued,
-        )
+        self.evaluation = evaluate_table(table, self.snapshot, self.center, self.config, self.today)
         return self.evaluation
 
     def plan(self, snapshot) -> tuple[WritePlan, list[OutgoingMessage]]:
         config, vocabulary, center, result, names = self.config, self.vocabulary, self.center, self.result, self.names
         self.snapshot = snapshot
         self.journal_rows, self.state = sent_so_far(snapshot.log_rows, self.journal, vocabulary)
-        table = build_main_table(snapshot.header, snapshot.rows, vocabulary, center.name, snapshot.main_tab)
+        table = main_table_of(snapshot, center, vocabulary)
         evaluation = self.evaluate(table)
         new_headers, cells = plan_cell_writes(table, evaluation, vocabulary)
         blocked = self.backend.blocked_rows(snapshot.main_tab, cells)

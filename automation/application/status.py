@@ -24,9 +24,8 @@ from .. import wiring
 from . import one_center
 from ..config import CenterConfig, Config
 from .all_centers import HEALTHY_INTERVALS, Shard, centers_of, state_dir_of
-from ..domain import events, messages, rules
-from ..domain.dates import NO_DATE, iso, iso_week, monday_of
-from ..domain.table import build_main_table
+from ..domain import due, messages
+from ..domain.dates import NO_DATE, iso, monday_of
 from ..errors import AutomationError
 from ..logs import redact
 from ..monitor_state import CenterState, StateStore
@@ -78,44 +77,38 @@ def _ago(now: dt.datetime, then: dt.datetime) -> str:
 
 
 def next_daily_digest(now: dt.datetime, config: Config, sent: set[tuple[str, str, str]]) -> str:
-    """When the supervisor's daily digest goes next (SPEC 4.2: first cycle at or after the hour)."""
+    """When the supervisor's daily digest goes next (due.py: first cycle at or after the hour)."""
     at = config.schedule.daily_digest_at
     today = now.date()
-    today_at = dt.datetime.combine(today, at, tzinfo=now.tzinfo)
-    if ("supervisor_digest", today.isoformat(), "supervisor") in sent:
+    if due.was_sent(sent, "supervisor_digest", due.daily_digest_period(now)):
         return f"{today + dt.timedelta(days=1)} {at:%H:%M}（今天的已發送）"
-    if now < today_at:
+    if not due.daily_digest_is_due_now(now, at):
         return f"{today} {at:%H:%M}"
     return f"已到期（今天 {at:%H:%M} 起），下一輪運行發送"
 
 
 def next_weekly_review(now: dt.datetime, config: Config, sent: set[tuple[str, str, str]]) -> str:
-    """When the manager's weekly review goes next (SPEC 4.2: first cycle at or after the day and
+    """When the manager's weekly review goes next (due.py: first cycle at or after the day and
     hour of the ISO week; a week missed entirely is not sent later)."""
     schedule = config.schedule
-    today = now.date().toordinal()
-    this_monday = monday_of(today)
-    this_week_at = dt.datetime.combine(dt.date.fromordinal(this_monday + schedule.weekly_review_day),
+    this_week_at = dt.datetime.combine(dt.date.fromordinal(monday_of(now.date().toordinal()) + schedule.weekly_review_day),
                                        schedule.weekly_review_at, tzinfo=now.tzinfo)
-    reviewed_week = iso_week(this_monday - 7)
-    next_week_at = this_week_at + dt.timedelta(days=7)
-    if ("weekly_review", reviewed_week, "manager") in sent:
-        return f"{next_week_at:%Y-%m-%d %H:%M}（{reviewed_week} 的已發送）"
-    if now < this_week_at:
+    reviewed_week = due.reviewed_week(now)
+    if due.was_sent(sent, "weekly_review", reviewed_week):
+        return f"{this_week_at + dt.timedelta(days=7):%Y-%m-%d %H:%M}（{reviewed_week} 的已發送）"
+    if not due.weekly_review_is_due_now(now, schedule.weekly_review_day, schedule.weekly_review_at):
         return f"{this_week_at:%Y-%m-%d %H:%M}（審核 {reviewed_week}）"
     return f"已到期（審核 {reviewed_week}），下一輪運行發送"
 
 
 def read_sheet_facts(center: CenterConfig, config: Config, now: dt.datetime, backend) -> SheetFacts:
-    """Read the sheet (read-only) and apply the rules to what it holds now."""
+    """Read the sheet (read-only) and take the cycle's first steps on what it holds now."""
     vocabulary = config.vocabulary
     now_local = now.astimezone(config.timezone)
     today = now_local.date().toordinal()
     snapshot = backend.read(one_center.tab_names(vocabulary))
-    table = build_main_table(snapshot.header, snapshot.rows, vocabulary, center.name, snapshot.main_tab)
-    evaluation = rules.evaluate(table.frame, today, config.escalation, vocabulary,
-                                rules.People(center.supervisor, center.manager),
-                                events.issued_from_log(snapshot.log_rows))
+    evaluation = one_center.evaluate_table(one_center.main_table_of(snapshot, center, vocabulary), snapshot,
+                                           center, config, today)
     facts = SheetFacts()
     open_rows = evaluation[evaluation["is_open"]]
     counts = open_rows["status_key"].value_counts()

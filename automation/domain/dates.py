@@ -106,7 +106,7 @@ def is_blank(value: object) -> bool:
 def parse_dates(values: pd.Series) -> ParsedDates:
     """Read a whole column. Serial numbers are converted together, date cells directly, and each
     distinct text once; anything else goes through `parse_date_cell`."""
-    items = values.tolist() if hasattr(values, "tolist") else list(values)
+    items = values.tolist() if isinstance(values, (pd.Series, np.ndarray)) else list(values)
     n = len(items)
     ordinals = np.full(n, NO_DATE, dtype=np.int64)
     blank = np.zeros(n, dtype=bool)

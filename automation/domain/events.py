@@ -11,13 +11,19 @@ from typing import Any
 
 import pandas as pd
 
-from ..vocabulary import Vocabulary
+from ..vocabulary import LANGUAGES, Vocabulary
 from .dates import iso
 from .rules import OPEN_LEVEL_OF_STATUS, issued_sequences
 
 _RANGE = re.compile(r"R(\d{8})-(\d{3,})(?:～(\d{3,}))?")
 MAX_DETAIL_CHARS = 1000  # SPEC 4.1: a detail fits one screen; a longer list goes on several rows
 ESCALATION_EVENT = {1: "escalated_supervisor", 2: "escalated_manager"}
+RECORD_ID_IN_TEXT = re.compile(r"R\d{8}-\d{3,}")  # a record id inside a log row's text
+
+
+def event_labels(event: str) -> set[str]:
+    """An event's 事件 text in either spelling (a log outlives a switch of `language`)."""
+    return {Vocabulary(language).label("events", event) for language in LANGUAGES}
 
 
 def status_events(evaluation: pd.DataFrame, vocabulary: Vocabulary) -> list[tuple[str, str, str]]:

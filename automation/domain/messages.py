@@ -1,21 +1,13 @@
-"""Which messages are due and what they say (SPEC 4.2). Pure: the clock and the log passed in.
+"""What the due messages say (SPEC 4.2), and what the event log says was sent. Pure: the clock
+and the log passed in. When a message is due is due.py's; how a document looks is
+presentation/'s.
 
-The worker keeps no state of its own, so "due" is always worked out from two things it reads:
-the rows as they are now, and the event log (運行日誌), which is the record of every message
-that went out. Every message gets a Message-ID derived from center, kind, period and recipient,
+The worker keeps no state of its own: the event log (運行日誌) is the record of every message that
+went out. Every message gets a Message-ID derived from center, kind, period and recipient,
 `<kind.period.role.hash@domain>`, and the log's "郵件已發送" rows quote it; reading the kind,
-period and role back out of those rows is how any later run, on any machine, knows what was sent.
-
-- Supervisor daily digest: period = today; due at the first run at or after `daily_digest_at`.
-- Manager daily digest: likewise, only when the manager queue is not empty.
-- Weekly review: period = last ISO week; due at the first run at or after the review day and
-  time of the current week, so a missed review day is caught up later in the same week but a
-  week the worker was down through is not caught up at all.
-- Alerts (緊急 to supervisor and manager, 投訴 to the supervisor): period = the record id; due
-  while the row is open, was never closed before (not closed when the worker last wrote its
-  status, no 重新打開 event in the log: history a worker is newly pointed at raises no alert, even
-  if reopened later), and the log has no alert of that kind to that role for that id. A sent alert is logged once per record id, so one message listing
-  many rows (more than 5 due for one recipient: one message for them all) still marks each row.
+period and role back out of those rows (SentState) is how any later run, on any machine, knows
+what was sent. A sent alert is logged once per record id, so one message listing many rows still
+marks each row.
 """
 
 from __future__ import annotations
@@ -30,29 +22,26 @@ import numpy as np
 import pandas as pd
 
 from ..config import CenterConfig, Config
-from ..vocabulary import LANGUAGES, Vocabulary
+from ..vocabulary import Vocabulary
 from ..presentation import compose
 from ..presentation.chart import BAR_COLORS, Series, trend_chart
 from ..presentation.compose import Action, Chart, Document, Fields, RowView, Section, Table
 from . import summaries
 from .dates import NO_DATE, iso, iso_week, monday_of
-from .events import log_row
+from .due import ALERT_RECIPIENTS, DueMessage, due_now
+from .events import RECORD_ID_IN_TEXT, event_labels, log_row
 from .records import InlineImage, OutgoingMessage
 from .privacy import mask_phone
-from .rules import CLOSED_STATUSES
 
 KINDS = ("emergency", "complaint", "supervisor_digest", "manager_digest", "weekly_review")
-ALERT_RECIPIENTS = {"emergency": ("supervisor", "manager"), "complaint": ("supervisor",)}
 SECTION_LIMIT = 50  # rows a section lists (SPEC 4.2); the rest are counted and pointed to
 ACTION_COMPLAINTS = 5  # open complaints the action section lists, due soonest first; the rest lower down
-BATCH_ABOVE = 5  # more alerts than this of one kind for one recipient go as one message
 TREND_WEEKS = 8
 FALLBACK_DOMAIN = "automation.invalid"
 MAX_IDS_IN_FAILURE = 20  # a failure row names the first ids; the message itself lists them all
 
 _ANY_MESSAGE_ID = re.compile(r"<[^<>\s]+@[^<>\s]+>")
 _OUR_MESSAGE_ID = re.compile(r"<([a-z_]+)\.([A-Za-z0-9-]+)\.(supervisor|manager)\.[0-9a-f]+@[^<>\s]+>")
-_RECORD_ID = re.compile(r"R\d{8}-\d{3,}")
 _DOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
 
 
@@ -86,12 +75,8 @@ class SentState:
         if time_text > self.last_sent_at.get((kind, role), ""):
             self.last_sent_at[(kind, role)] = time_text
         if kind in ALERT_RECIPIENTS:
-            for record_id in (*record_ids, *_RECORD_ID.findall(period)):
+            for record_id in (*record_ids, *RECORD_ID_IN_TEXT.findall(period)):
                 self.alerted.add((kind, role, record_id))
-
-
-def _event_labels(event: str) -> set[str]:
-    return {Vocabulary(language).label("events", event) for language in LANGUAGES}
 
 
 _SERIAL_EPOCH = dt.datetime(1899, 12, 30)  # spreadsheet day 0
@@ -112,8 +97,8 @@ def log_time_text(cell: Any) -> str:
 
 def sent_state(log_rows: list[list[Any]], vocabulary: Vocabulary) -> SentState:
     """Read the event log (either spelling of its events) into a SentState."""
-    sent_labels = _event_labels("message_sent")
-    failed_labels = _event_labels("message_failed")
+    sent_labels = event_labels("message_sent")
+    failed_labels = event_labels("message_failed")
     state = SentState()
     for row in log_rows:
         if len(row) < 4:
@@ -121,7 +106,7 @@ def sent_state(log_rows: list[list[Any]], vocabulary: Vocabulary) -> SentState:
         event = str(row[1] or "").strip()
         if event in sent_labels:
             for message_id in _ANY_MESSAGE_ID.findall(str(row[3] or "")):
-                state._note(message_id, _RECORD_ID.findall(str(row[2] or "")), log_time_text(row[0]))
+                state._note(message_id, RECORD_ID_IN_TEXT.findall(str(row[2] or "")), log_time_text(row[0]))
         elif event in failed_labels:
             state.failed_ids.update(_ANY_MESSAGE_ID.findall(str(row[3] or "")))
     return state
@@ -180,7 +165,7 @@ class _Context:
         return self.vocabulary.label(group, key, **values)
 
     def person(self, role: str):
-        return getattr(self.center, role)
+        return {"supervisor": self.center.supervisor, "manager": self.center.manager}[role]
 
     def message(self, kind: str, period: str, role: str, subject: str, doc: Document,
                 record_ids: tuple[str, ...] = (), images: tuple[InlineImage, ...] = ()) -> OutgoingMessage:
@@ -197,37 +182,30 @@ class _Context:
 def due_messages(*, evaluation: pd.DataFrame, log_rows: list[list[Any]], state: SentState,
                  now: dt.datetime, config: Config, center: CenterConfig, vocabulary: Vocabulary,
                  skipped_rows: tuple = ()) -> list[OutgoingMessage]:
-    """Messages due at `now` (local time of the center) that the log does not show as sent.
+    """The messages due at `now` (local time of the center; see due.py for when), composed.
 
     `evaluation` is rules.evaluate's result for this cycle; `log_rows` the event log including
     this cycle's own rows (the digest lists the escalations since the last digest);
     `skipped_rows` the rows left out because their worker cells cannot be written (the digest
     names them)."""
-    today = now.date().toordinal()
-    ctx = _Context(evaluation, vocabulary, center, config, today, id_domain(config.mail.sender), tuple(skipped_rows))
-    due: list[OutgoingMessage] = []
-    reopened = reopened_record_ids(log_rows)
-    for kind, roles in ALERT_RECIPIENTS.items():
-        for role in roles:
-            due.extend(_alerts(ctx, kind, role, state, reopened))
-    schedule = config.schedule
-    if now.time() >= schedule.daily_digest_at:
-        if ("supervisor_digest", ctx.today_iso, "supervisor") not in state.sent:
-            due.append(_supervisor_digest(ctx, log_rows, state))
-        manager_rows = summaries.manager_queue(evaluation)
-        if len(manager_rows) and ("manager_digest", ctx.today_iso, "manager") not in state.sent:
-            due.append(_manager_digest(ctx, manager_rows))
-    if weekly_review_is_due_now(now, schedule.weekly_review_day, schedule.weekly_review_at):
-        reviewed_week = iso_week(monday_of(today) - 7)
-        if ("weekly_review", reviewed_week, "manager") not in state.sent:
-            due.append(_weekly_review(ctx))
-    return due
+    owed = due_now(evaluation, log_rows, state.sent, state.alerted, now, config.schedule)
+    if not owed:
+        return []  # the usual cycle: nothing due, nothing to compose
+    ctx = _Context(evaluation, vocabulary, center, config, now.date().toordinal(), id_domain(config.mail.sender),
+                   tuple(skipped_rows))
+    return [_compose(ctx, due, log_rows, state) for due in owed]
 
 
-def weekly_review_is_due_now(now: dt.datetime, review_day: int, review_at: dt.time) -> bool:
-    """True from the review day and time of `now`'s ISO week to the end of that week."""
-    weekday = now.weekday()
-    return weekday > review_day or (weekday == review_day and now.time() >= review_at)
+def _compose(ctx: _Context, due: DueMessage, log_rows: list[list[Any]], state: SentState) -> OutgoingMessage:
+    if due.kind in ALERT_RECIPIENTS:
+        if due.batch:
+            return _alert_batch(ctx, due.kind, due.role, due.rows, due.period)
+        return _alert_single(ctx, due.kind, due.role, next(due.rows.itertuples()))
+    if due.kind == "supervisor_digest":
+        return _supervisor_digest(ctx, log_rows, state)
+    if due.kind == "manager_digest":
+        return _manager_digest(ctx, due.rows)
+    return _weekly_review(ctx)
 
 
 # ----- rows as messages show them -----------------------------------------------------------
@@ -285,30 +263,6 @@ def _document(ctx: _Context, title: str, role: str, intro: str, blocks, overview
 
 # ----- alerts -------------------------------------------------------------------------------
 
-def reopened_record_ids(log_rows: list[list[Any]]) -> set[str]:
-    """Ids of rows the log shows were reopened (完成日期 cleared) at some time."""
-    labels = _event_labels("reopened")
-    return {record_id for row in log_rows if len(row) >= 3 and str(row[1] or "").strip() in labels
-            for record_id in _RECORD_ID.findall(str(row[2] or ""))}
-
-
-def _alerts(ctx: _Context, kind: str, role: str, state: SentState, reopened: set[str]) -> list[OutgoingMessage]:
-    """Alerts of `kind` due to `role`. A row that was closed when the worker last wrote its
-    status, or that the log shows was ever reopened, was closed before any alert went out for
-    it: history, which raises none — not at its reopening, nor at any later run."""
-    ev = ctx.evaluation
-    was_closed = ev["previous_status"].isin(CLOSED_STATUSES) | ev["record_id"].isin(list(reopened))
-    candidates = summaries.oldest_first(ev[ev["is_open"] & (ev["category"] == kind) & ~was_closed])
-    not_alerted = np.fromiter(((kind, role, record_id) not in state.alerted for record_id in candidates["record_id"]),
-                              dtype=bool, count=len(candidates))
-    due = candidates.loc[not_alerted]
-    if due.empty:
-        return []  # the usual cycle: nothing due, nothing to compose (itertuples alone costs a class)
-    if len(due) > BATCH_ABOVE:
-        return [_alert_batch(ctx, kind, role, due)]
-    return [_alert_single(ctx, kind, role, record) for record in due.itertuples()]
-
-
 def _received_text(record) -> str:
     """接待日期 with its time of day where staff gave one."""
     return " ".join(part for part in (iso(record.received), record.received_time) if part)
@@ -351,11 +305,9 @@ def _batch_extra(ctx: _Context, record) -> str:
     return "；".join(part for part in (time_text, handling, record.system_note) if part)
 
 
-def _alert_batch(ctx: _Context, kind: str, role: str, rows: pd.DataFrame) -> OutgoingMessage:
+def _alert_batch(ctx: _Context, kind: str, role: str, rows: pd.DataFrame, period: str) -> OutgoingMessage:
     ids = tuple(rows["record_id"])
     count = len(ids)
-    digest = hashlib.sha256("\x1f".join(ids).encode("utf-8")).hexdigest()[:8]
-    period = f"{ctx.today_iso}-n{count}-{digest}"
     subject = ctx.label("subjects", f"{kind}_batch", center=ctx.center.name, count=count)
     intro = ctx.label("mail", f"{kind}_batch_intro", center=ctx.center.name, count=count)
     # An alert lists every row it stands for: each is logged as alerted.
@@ -371,7 +323,7 @@ def _escalations_since_last_digest(ctx: _Context, log_rows: list[list[Any]], sta
     """Rows escalated (log events 升級主管 / 升級經理) after the last supervisor digest went
     out; with the latest event per row, as `event（time）`."""
     since = state.last_sent_at.get(("supervisor_digest", "supervisor"), "")
-    labels = {label: key for key in ("escalated_supervisor", "escalated_manager") for label in _event_labels(key)}
+    labels = {label: key for key in ("escalated_supervisor", "escalated_manager") for label in event_labels(key)}
     latest: dict[str, tuple[str, str]] = {}
     for row in log_rows:
         if len(row) < 3:
@@ -380,7 +332,7 @@ def _escalations_since_last_digest(ctx: _Context, log_rows: list[list[Any]], sta
         time_text = log_time_text(row[0])
         if event is None or time_text <= since:
             continue
-        for record_id in _RECORD_ID.findall(str(row[2] or "")):
+        for record_id in RECORD_ID_IN_TEXT.findall(str(row[2] or "")):
             if time_text >= latest.get(record_id, ("", ""))[0]:
                 latest[record_id] = (time_text, event)
     ev = ctx.evaluation
@@ -549,6 +501,9 @@ def _weekly_review(ctx: _Context) -> OutgoingMessage:
     doc = _document(ctx, subject, "manager", intro, blocks)
     listed = tuple(row.record_id for row in blocks[-1].rows)
     return ctx.message("weekly_review", week, "manager", subject, doc, listed, (InlineImage(chart.cid, png),))
+
+
+# Latin names of the charted series, for a machine without a CJK font (week_counts positions).
 
 
 # Latin names of the charted series, for a machine without a CJK font (week_counts positions).

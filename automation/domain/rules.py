@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,39 @@ CLOSED_STATUSES = ("completed", "unresolvable")
 # run can no longer see (the duplicate is renumbered, the old status overwritten).
 STICKY_NOTES = ("duplicate_id", "reopened")
 DATE_KEYS = ("received_at", "completed_at")
+# What evaluate() returns: one row per reception (index = sheet row number). Summaries, messages,
+# events and `status` read these columns by name; a column is added here first.
+EVALUATION_COLUMNS = {
+    # The worker columns, as they are to be written (SPEC 2.2, 3).
+    "record_id": "記錄編號: the row's kept id, or a new one",
+    "owner": "當前負責人: the role (and person) who owns the row now",
+    "status": "狀態 as written, in the configured language",
+    "due_date": "處理時限 as written (ISO date, or blank)",
+    "system_note": "系統提示 as written: the row's notes, `；`-separated",
+    # Facts about the row, for summaries, events and messages.
+    "status_key": "the status as a key (in_progress, escalated_manager, completed, …)",
+    "previous_status": "the status key the sheet held before this evaluation ('' if none)",
+    "role": "the owner as a key: receptionist, supervisor or manager",
+    "is_open": "not closed (neither completed nor unresolvable)",
+    "level_reached": "0 front desk, 1 supervisor, 2 manager: the highest level the row reached",
+    "id_is_new": "the record id was issued by this evaluation",
+    "received": "接待日期 as a day ordinal (NO_DATE when blank or unreadable)",
+    "received_ok": "接待日期 readable and not in the future",
+    "completed": "完成日期 as a day ordinal when valid (NO_DATE otherwise)",
+    "age": "days since reception, by the configured day basis (-1 without a valid date)",
+    "age_at_close": "days from reception to completion (-1 when not closed with valid dates)",
+    "due": "處理時限 as a day ordinal (NO_DATE when none)",
+    "to_supervisor": "the days after which the row's category goes to the supervisor",
+    "category": "類別 as a key ('other' when unknown or blank)",
+    "satisfaction": "回訪滿意度 as a key ('' when blank or unknown)",
+    # Staff cells as text, for tabs and messages.
+    "satisfaction_text": "回訪滿意度 as typed",
+    "room": "房號", "owner_name": "業主姓名", "phone": "聯系電話 (unmasked: mask it outside the main tab)",
+    "matter": "事由", "department": "責任部門", "result": "處理結果", "recorded_by": "接待人",
+    "handling": "處理情況 (what was done so far: an alert carries it)",
+    "received_time": "接待日期's time of day as HH:MM, or '' (open rows only: what an alert shows)",
+    "supervisor_review": "主管審核", "manager_review": "經理審核",
+}
 
 
 @dataclass(frozen=True)
@@ -175,13 +209,13 @@ def assign_record_ids(
     the event log — so none is reused.
     """
     current = existing.tolist()
-    n = len(current)
+    count = len(current)
     match = ID_PATTERN.match
     well_formed = np.fromiter((bool(record_id) and match(record_id) is not None for record_id in current),
-                              dtype=bool, count=n)
+                              dtype=bool, count=count)
     # New ids continue above every sequence in use, so they never equal an id on the sheet: a
     # well-formed id is kept exactly when it is the first row holding it.
-    repeated = pd.Series(current, dtype=object).duplicated(keep="first").to_numpy() if n else np.zeros(0, dtype=bool)
+    repeated = pd.Series(current, dtype=object).duplicated(keep="first").to_numpy() if count else np.zeros(0, dtype=bool)
     duplicate = well_formed & repeated
     is_new = ~(well_formed & ~repeated)
     ids = list(current)
@@ -208,6 +242,70 @@ def assign_record_ids(
     return pd.Series(ids, index=existing.index, dtype=object), is_new, duplicate
 
 
+@dataclass
+class _Cells:
+    """The rows the rules read (those with a staff cell filled): each column's cells as text,
+    which are filled, and the two dates parsed."""
+
+    frame: pd.DataFrame
+    texts: dict[str, np.ndarray]
+    filled: dict[str, np.ndarray]
+    received: ParsedDates
+    completed: ParsedDates
+
+
+@dataclass
+class _Words:
+    """What the typed words mean: category (and its ladder), channel, satisfaction."""
+
+    category: np.ndarray
+    unknown_category: np.ndarray
+    unknown_channel: np.ndarray
+    satisfaction: np.ndarray
+    unknown_satisfaction: np.ndarray
+    to_supervisor: np.ndarray  # days after which the row goes to the supervisor (its category's)
+    to_manager: np.ndarray
+
+
+@dataclass
+class _Timing:
+    """Where each row stands in time on `today`."""
+
+    received_ok: np.ndarray  # readable, neither in the future nor unlikely early
+    received_future: np.ndarray
+    received_early: np.ndarray  # before EARLIEST_LIKELY: as unlikely as a future date
+    received_day: np.ndarray  # the received day, or today where there is none to count from
+    counter: Any
+    age: np.ndarray
+    level_now: np.ndarray  # 0 front desk, 1 supervisor, 2 manager, by age
+
+
+@dataclass
+class _Closing:
+    """Whether and how each row is closed (SPEC 3.2, 4.6–4.8)."""
+
+    completed_valid: np.ndarray
+    completed_future: np.ndarray
+    completed_before: np.ndarray
+    completed_early: np.ndarray
+    age_at_close: np.ndarray
+    unresolvable: np.ndarray
+    missing_contact: np.ndarray
+    closed: np.ndarray
+    incomplete: np.ndarray
+    open_ok: np.ndarray
+
+
+@dataclass
+class _Standing:
+    """Each row's status, owner role, the level it reached and its due day."""
+
+    status: np.ndarray
+    role: np.ndarray
+    level_reached: np.ndarray
+    due: np.ndarray
+
+
 def evaluate(
     sheet: pd.DataFrame,
     today: int,
@@ -218,17 +316,43 @@ def evaluate(
 ) -> pd.DataFrame:
     """Apply SPEC 3 to every non-blank row. `today` is a day ordinal in the center's timezone.
 
-    The result's index is the sheet row number; columns: the five worker values as they are to
-    be written (record_id, owner, status, due_date, system_note) and facts for summaries and
-    events (status_key, role, level_reached, received, completed, age, category, …).
+    The result's index is the sheet row number; its columns are EVALUATION_COLUMNS: the five
+    worker values as they are to be written and the facts summaries, events and messages need.
 
     Vectorised over the whole sheet: per-row Python work is limited to what each distinct value
     needs (a category, a status word, a date typed as text is read once) and to the rows that
     need it (notes, new ids).
     """
-    # Text of every column the rules read (the worker's own owner / due date are only written).
-    # The two date columns are parsed instead; their text is needed only where it is unreadable.
-    read_keys = [c.key for c in vocabulary.staff_columns if c.key not in DATE_KEYS] + ["record_id", "status", "system_note"]
+    cells = _read_cells(sheet, vocabulary)
+    words = _read_words(cells, vocabulary, escalation)
+    timing = _timing(cells, words, today, escalation)
+    closing = _closing(cells, timing, words, today)
+    standing = _standing(cells, words, timing, closing)
+
+    # Record ids (SPEC 2.2): unreadable or future dates take today's date.
+    id_dates = np.where(timing.received_ok, cells.received.ordinal, today)
+    record_ids, id_is_new, id_duplicate = assign_record_ids(
+        pd.Series(cells.texts["record_id"], dtype=object), id_dates, already_issued or {})
+
+    # What the previous run wrote, read back: the state events are computed against.
+    previous_status = map_distinct(cells.texts["status"], lambda text: vocabulary.parse("statuses", text) or "")
+    reopened = ((previous_status == "completed") | (previous_status == "unresolvable")) & ~closing.closed
+    return _evaluation_frame(cells, words, timing, closing, standing, {
+        "record_id": record_ids.to_numpy(),
+        "owner": map_distinct(standing.role, lambda key: _owner_label(vocabulary, key, people)),
+        "status": map_distinct(standing.status, lambda key: vocabulary.label("statuses", key)),
+        "system_note": _row_notes(vocabulary, cells, words, timing, closing, id_duplicate, reopened),
+        "previous_status": previous_status,
+        "id_is_new": id_is_new,
+    })
+
+
+def _read_cells(sheet: pd.DataFrame, vocabulary: Vocabulary) -> _Cells:
+    """The text of every column the rules read (the worker's own owner / due date are only
+    written), the rows with a staff cell filled; the two date columns are parsed instead, their
+    text kept only where it is unreadable."""
+    read_keys = [column.key for column in vocabulary.staff_columns if column.key not in DATE_KEYS] + [
+        "record_id", "status", "system_note"]
     all_texts = {key: cell_texts(sheet[key]) for key in read_keys}
     all_dates = {key: parse_dates(sheet[key]) for key in DATE_KEYS}
     all_filled = {key: np.asarray(values != "", dtype=bool) for key, values in all_texts.items()}
@@ -240,150 +364,149 @@ def evaluate(
         sheet = sheet.loc[keep]
         texts = {key: values[keep] for key, values in all_texts.items()}
         filled = {key: values[keep] for key, values in all_filled.items()}
-        dates = {key: ParsedDates(p.ordinal[keep], p.blank[keep], p.readable[keep]) for key, p in all_dates.items()}
-    n = len(sheet)
-    received, completed = dates["received_at"], dates["completed_at"]
+        dates = {key: ParsedDates(parsed.ordinal[keep], parsed.blank[keep], parsed.readable[keep])
+                 for key, parsed in all_dates.items()}
     for key, parsed in dates.items():
         texts[key] = texts_where(sheet[key], parsed.unreadable)
-    D, C = received.ordinal, completed.ordinal
-    received_future = received.readable & (D > today)
-    received_early = received.readable & (D < EARLIEST_LIKELY)  # unlikely, as a future date is
-    received_ok = received.readable & ~received_future & ~received_early
+    return _Cells(sheet, texts, filled, dates["received_at"], dates["completed_at"])
 
-    # Categories and their ladders (SPEC 3.1 and the per-category overrides).
-    category_word = map_distinct(texts["category"], lambda t: vocabulary.parse("categories", t))
+
+def _read_words(cells: _Cells, vocabulary: Vocabulary, escalation: EscalationConfig) -> _Words:
+    """Categories and their ladders (SPEC 3.1 and the per-category overrides), channels and
+    satisfaction, each distinct word looked up once."""
+    texts, filled = cells.texts, cells.filled
+    category_word = map_distinct(texts["category"], lambda text: vocabulary.parse("categories", text))
     category = map_distinct(category_word, lambda key: key or "other")
-    unknown_category = filled["category"] & _is_none(category_word)
-    unknown_channel = filled["channel"] & _is_none(map_distinct(texts["channel"], lambda t: vocabulary.parse("channels", t)))
-    satisfaction = map_distinct(texts["satisfaction"], lambda t: vocabulary.parse("satisfaction", t) or "")
-    unknown_satisfaction = filled["satisfaction"] & np.asarray(satisfaction == "", dtype=bool)
-    to_supervisor = map_distinct(category, lambda key: escalation.ladder_for(key).supervisor_after_days).astype(np.int64)
-    to_manager = map_distinct(category, lambda key: escalation.ladder_for(key).manager_after_days).astype(np.int64)
+    channel = map_distinct(texts["channel"], lambda text: vocabulary.parse("channels", text))
+    satisfaction = map_distinct(texts["satisfaction"], lambda text: vocabulary.parse("satisfaction", text) or "")
+    return _Words(
+        category=category,
+        unknown_category=filled["category"] & _is_none(category_word),
+        unknown_channel=filled["channel"] & _is_none(channel),
+        satisfaction=satisfaction,
+        unknown_satisfaction=filled["satisfaction"] & np.asarray(satisfaction == "", dtype=bool),
+        to_supervisor=map_distinct(category, lambda key: escalation.ladder_for(key).supervisor_after_days).astype(np.int64),
+        to_manager=map_distinct(category, lambda key: escalation.ladder_for(key).manager_after_days).astype(np.int64),
+    )
 
-    known = np.concatenate([D[received_ok], C[completed.readable], [today]])
+
+def _level_at(age_days: np.ndarray, words: _Words) -> np.ndarray:
+    """The level a row of this age is at: 0 front desk, 1 supervisor, 2 manager."""
+    return np.where(age_days <= words.to_supervisor, 0, np.where(age_days <= words.to_manager, 1, 2))
+
+
+def _timing(cells: _Cells, words: _Words, today: int, escalation: EscalationConfig) -> _Timing:
+    received, completed = cells.received, cells.completed
+    received_future = received.readable & (received.ordinal > today)
+    received_early = received.readable & (received.ordinal < EARLIEST_LIKELY)  # unlikely, as a future date is
+    received_ok = received.readable & ~received_future & ~received_early
+    known = np.concatenate([received.ordinal[received_ok], completed.ordinal[completed.readable], [today]])
     counter = day_counter(escalation.day_basis, int(known.min()), int(max(known.max(), today)), today)
-    safe_D = np.where(received_ok, D, today)
-    age = np.where(received_ok, counter.age(safe_D, today), -1)
+    received_day = np.where(received_ok, received.ordinal, today)
+    age = np.where(received_ok, counter.age(received_day, today), -1)
+    return _Timing(received_ok=received_ok, received_future=received_future, received_early=received_early,
+                   received_day=received_day, counter=counter, age=age, level_now=_level_at(age, words))
 
-    def level_at(age_days: np.ndarray) -> np.ndarray:
-        return np.where(age_days <= to_supervisor, 0, np.where(age_days <= to_manager, 1, 2))
 
-    level_now = level_at(age)
-
-    # Closing (SPEC 3.2, 4.6–4.8).
-    completed_future = completed.readable & (C > today)
-    completed_early = completed.readable & (C < EARLIEST_LIKELY)
-    completed_before = completed.readable & received.readable & (C < D) & ~completed_early
+def _closing(cells: _Cells, timing: _Timing, words: _Words, today: int) -> _Closing:
+    """Closed by a valid 完成日期, or as unresolvable by the manager (a reason, at level 2);
+    an open row missing what it needs is incomplete."""
+    received, completed, filled = cells.received, cells.completed, cells.filled
+    completed_future = completed.readable & (completed.ordinal > today)
+    completed_early = completed.readable & (completed.ordinal < EARLIEST_LIKELY)
+    completed_before = completed.readable & received.readable & (completed.ordinal < received.ordinal) & ~completed_early
     completed_valid = completed.readable & ~completed_future & ~completed_before & ~completed_early
-    safe_C = np.where(completed_valid & received_ok, C, safe_D)
-    age_at_close = np.where(completed_valid & received_ok, counter.age(safe_D, safe_C), -1)
-    reason = filled["unresolvable_reason"]
-    closed_unresolvable = ~completed_valid & reason & received_ok & (level_now == 2)
-
+    counted = completed_valid & timing.received_ok
+    completed_day = np.where(counted, completed.ordinal, timing.received_day)
+    age_at_close = np.where(counted, timing.counter.age(timing.received_day, completed_day), -1)
+    unresolvable = ~completed_valid & filled["unresolvable_reason"] & timing.received_ok & (timing.level_now == 2)
     missing_contact = ~filled["owner_name"] & ~filled["phone"]
-    missing_required = ~received_ok | ~filled["room"] | ~filled["matter"] | missing_contact
-    closed = completed_valid | closed_unresolvable
-    incomplete = ~closed & missing_required
-    open_ok = ~closed & ~missing_required
+    missing_required = ~timing.received_ok | ~filled["room"] | ~filled["matter"] | missing_contact
+    closed = completed_valid | unresolvable
+    return _Closing(completed_valid=completed_valid, completed_future=completed_future,
+                    completed_before=completed_before, completed_early=completed_early, age_at_close=age_at_close, unresolvable=unresolvable,
+                    missing_contact=missing_contact, closed=closed, incomplete=~closed & missing_required,
+                    open_ok=~closed & ~missing_required)
 
-    # Status and owner role.
-    status = np.empty(n, dtype=object)
-    role = np.empty(n, dtype=object)
-    level_reached = np.zeros(n, dtype=np.int64)
-    close_level = np.where(received_ok, level_at(age_at_close), 1)
-    status[completed_valid] = "completed"
-    role[completed_valid] = np.array(ROLES, dtype=object)[close_level[completed_valid]]
-    level_reached[completed_valid] = close_level[completed_valid]
-    status[closed_unresolvable] = "unresolvable"
-    role[closed_unresolvable] = "manager"
-    level_reached[closed_unresolvable] = 2
-    status[incomplete] = "incomplete"
-    role[incomplete] = "supervisor"
+
+def _standing(cells: _Cells, words: _Words, timing: _Timing, closing: _Closing) -> _Standing:
+    """Status, owner role and level reached (SPEC 3.1–3.3), and the due day of an open row."""
+    count = len(cells.frame)
+    level_now, roles = timing.level_now, np.array(ROLES, dtype=object)
+    status = np.empty(count, dtype=object)
+    role = np.empty(count, dtype=object)
+    level_reached = np.zeros(count, dtype=np.int64)
+    close_level = np.where(timing.received_ok, _level_at(closing.age_at_close, words), 1)
+    done, unresolvable, incomplete, open_ok = (
+        closing.completed_valid, closing.unresolvable, closing.incomplete, closing.open_ok)
+    status[done], role[done], level_reached[done] = "completed", roles[close_level[done]], close_level[done]
+    status[unresolvable], role[unresolvable], level_reached[unresolvable] = "unresolvable", "manager", 2
+    status[incomplete], role[incomplete] = "incomplete", "supervisor"
     open_status = np.where(
         level_now == 0,
-        np.where(filled["department"], "transferred", "in_progress"),
+        np.where(cells.filled["department"], "transferred", "in_progress"),
         np.where(level_now == 1, "escalated_supervisor", "escalated_manager"),
     )
-    status[open_ok] = open_status[open_ok]
-    role[open_ok] = np.array(ROLES, dtype=object)[level_now[open_ok]]
-    level_reached[open_ok] = level_now[open_ok]
-    level_reached[incomplete] = np.where(received_ok[incomplete], level_now[incomplete], 0)
+    status[open_ok], role[open_ok], level_reached[open_ok] = open_status[open_ok], roles[level_now[open_ok]], level_now[open_ok]
+    level_reached[incomplete] = np.where(timing.received_ok[incomplete], level_now[incomplete], 0)
 
-    due = np.full(n, NO_DATE, dtype=np.int64)
-    window = np.where(level_now == 0, to_supervisor, to_manager)
+    due = np.full(count, NO_DATE, dtype=np.int64)
+    window = np.where(level_now == 0, words.to_supervisor, words.to_manager)
     due_open = open_ok & (level_now < 2)
     if due_open.any():
-        due[due_open] = counter.last_day_within(safe_D[due_open], window[due_open])
+        due[due_open] = timing.counter.last_day_within(timing.received_day[due_open], window[due_open])
+    return _Standing(status, role, level_reached, due)
 
-    # Record ids (SPEC 2.2): unreadable or future dates take today's date.
-    id_dates = np.where(received_ok, D, today)
-    record_ids, id_is_new, id_duplicate = assign_record_ids(
-        pd.Series(texts["record_id"], dtype=object), id_dates, already_issued or {})
 
-    # What the previous run wrote, read back: the state events are computed against.
-    previous_status = map_distinct(texts["status"], lambda t: vocabulary.parse("statuses", t) or "")
-    previous_notes = texts["system_note"]
-    is_open = ~closed
-    reopened = ((previous_status == "completed") | (previous_status == "unresolvable")) & is_open
-
-    notes = _notes(
-        vocabulary=vocabulary, n=n, received=received, completed=completed,
-        received_future=received_future, filled=filled, missing_contact=missing_contact,
-        completed_future=completed_future, completed_before=completed_before,
-        unlikely=(received_early, completed_early),
-        reason_too_early=reason & ~closed,
-        unknown_channel=unknown_channel, unknown_category=unknown_category,
-        unknown_satisfaction=unknown_satisfaction, texts=texts,
-        duplicate=id_duplicate, reopened=reopened, is_open=is_open, previous_notes=previous_notes,
+def _row_notes(vocabulary: Vocabulary, cells: _Cells, words: _Words, timing: _Timing, closing: _Closing,
+               duplicate: np.ndarray, reopened: np.ndarray) -> np.ndarray:
+    """系統提示 of each row (see `_notes`)."""
+    return _notes(
+        vocabulary=vocabulary, count=len(cells.frame), received=cells.received, completed=cells.completed,
+        received_future=timing.received_future, filled=cells.filled, missing_contact=closing.missing_contact,
+        completed_future=closing.completed_future, completed_before=closing.completed_before,
+        unlikely=(timing.received_early, closing.completed_early),
+        reason_too_early=cells.filled["unresolvable_reason"] & ~closing.closed,
+        unknown_channel=words.unknown_channel, unknown_category=words.unknown_category,
+        unknown_satisfaction=words.unknown_satisfaction, texts=cells.texts,
+        duplicate=duplicate, reopened=reopened, is_open=~closing.closed, previous_notes=cells.texts["system_note"],
     )
 
-    status_labels = map_distinct(status, lambda key: vocabulary.label("statuses", key))
-    owner_labels = map_distinct(role, lambda key: _owner_label(vocabulary, key, people))
-    due_text = _iso_texts(due)
 
-    def text_column(values: np.ndarray) -> pd.Series:
-        # Object columns, not pandas' inferred "str": cheap to build and to turn back into lists.
-        return pd.Series(values, index=sheet.index, dtype=object, copy=False)
-
-    return pd.DataFrame(
-        {
-            "record_id": text_column(record_ids.to_numpy()),
-            "owner": text_column(owner_labels),
-            "status": text_column(status_labels),
-            "due_date": text_column(due_text),
-            "system_note": text_column(notes),
-            "status_key": text_column(status),
-            "previous_status": text_column(previous_status),
-            "role": text_column(role),
-            "is_open": is_open,
-            "level_reached": level_reached,
-            "id_is_new": id_is_new,
-            "received": np.where(received_ok | received_future | received_early, D, NO_DATE),
-            "received_ok": received_ok,
-            "completed": np.where(completed_valid, C, NO_DATE),
-            "age": age,
-            "age_at_close": age_at_close,
-            "due": due,
-            "to_supervisor": to_supervisor,
-            "category": text_column(category),
-            "satisfaction": text_column(satisfaction),
-            "satisfaction_text": text_column(texts["satisfaction"]),
-            "room": text_column(texts["room"]),
-            "owner_name": text_column(texts["owner_name"]),
-            "phone": text_column(texts["phone"]),
-            "matter": text_column(texts["matter"]),
-            "department": text_column(texts["department"]),
-            "result": text_column(texts["result"]),
-            "handling": text_column(texts["handling"]),
-            # The time of day of 接待日期, for what an alert shows: open rows only (the few an
-            # alert or digest can show), so a sheet of years of history costs nothing more.
-            "received_time": text_column(_times_of_day(sheet["received_at"], is_open)),
-            "recorded_by": text_column(texts["recorded_by"]),
-            "supervisor_review": text_column(texts["supervisor_review"]),
-            "manager_review": text_column(texts["manager_review"]),
-        },
-        index=sheet.index,
-    )
+def _evaluation_frame(cells: _Cells, words: _Words, timing: _Timing, closing: _Closing, standing: _Standing,
+                      labelled: dict[str, Any]) -> pd.DataFrame:
+    """The result, its columns in EVALUATION_COLUMNS order: `labelled` (what needed the
+    vocabulary), the facts of each step, then staff cells as text."""
+    received_day, completed_day = cells.received.ordinal, cells.completed.ordinal
+    computed = {
+        **labelled,
+        "due_date": _iso_texts(standing.due),
+        "status_key": standing.status,
+        "role": standing.role,
+        "is_open": ~closing.closed,
+        "level_reached": standing.level_reached,
+        "received": np.where(timing.received_ok | timing.received_future | timing.received_early, received_day, NO_DATE),
+        "received_ok": timing.received_ok,
+        "completed": np.where(closing.completed_valid, completed_day, NO_DATE),
+        "age": timing.age,
+        "age_at_close": closing.age_at_close,
+        "due": standing.due,
+        "to_supervisor": words.to_supervisor,
+        "category": words.category,
+        "satisfaction": words.satisfaction,
+        "satisfaction_text": cells.texts["satisfaction"],
+        # Open rows only (the few an alert or digest shows): years of history cost nothing more.
+        "received_time": _times_of_day(cells.frame["received_at"], ~closing.closed),
+    }
+    index = cells.frame.index
+    columns = {}
+    for key in EVALUATION_COLUMNS:
+        values = computed[key] if key in computed else cells.texts[key]
+        if isinstance(values, np.ndarray) and values.dtype == object:
+            # Object columns, not pandas' inferred "str": cheap to build and to turn back into lists.
+            values = pd.Series(values, index=index, dtype=object, copy=False)
+        columns[key] = values
+    return pd.DataFrame(columns, index=index)
 
 
 def _times_of_day(cells: pd.Series, wanted: np.ndarray) -> np.ndarray:
@@ -406,11 +529,11 @@ def _iso_texts(ordinals: np.ndarray) -> np.ndarray:
 
 def _owner_label(vocabulary: Vocabulary, role: str, people: People) -> str:
     label = vocabulary.label("roles", role)
-    person = getattr(people, role, None)
+    person = {"supervisor": people.supervisor, "manager": people.manager}.get(role)
     return f"{label}（{person.name}）" if person and person.name else label
 
 
-def _notes(*, vocabulary, n, received: ParsedDates, completed: ParsedDates, received_future,
+def _notes(*, vocabulary, count, received: ParsedDates, completed: ParsedDates, received_future,
            filled, missing_contact, completed_future, completed_before, unlikely,
            reason_too_early, unknown_channel, unknown_category, unknown_satisfaction, texts,
            duplicate, reopened, is_open, previous_notes) -> np.ndarray:
@@ -432,17 +555,15 @@ def _notes(*, vocabulary, n, received: ParsedDates, completed: ParsedDates, rece
                 quoted = mask_phones_in_text(values[position])
                 parts.setdefault(position, []).append(vocabulary.label("notes", key, value=quoted))
 
-    received_text = texts["received_at"]
-    completed_text = texts["completed_at"]
     add(received.blank, "received_missing")
-    add(received.unreadable, "received_unreadable", received_text)
+    add(received.unreadable, "received_unreadable", texts["received_at"])
     add(received_future, "received_future")
     add(unlikely[0], "received_unlikely")
     add(~filled["room"], "room_missing")
     add(~filled["matter"], "matter_missing")
     add(missing_contact, "contact_missing")
     add(filled["result"] & completed.blank, "completed_missing")
-    add(completed.unreadable, "completed_unreadable", completed_text)
+    add(completed.unreadable, "completed_unreadable", texts["completed_at"])
     add(completed_before, "completed_before")
     add(completed_future, "completed_future")
     add(unlikely[1], "completed_unlikely")
@@ -452,11 +573,15 @@ def _notes(*, vocabulary, n, received: ParsedDates, completed: ParsedDates, rece
     add(unknown_satisfaction, "unknown_satisfaction", texts["satisfaction"])
     previous = previous_notes.tolist()
     for key, fresh in (("duplicate_id", duplicate), ("reopened", reopened)):
-        label = vocabulary.label("notes", key)
-        carried = np.zeros(n, dtype=bool)
-        carried[[position for position, note in enumerate(previous) if note and label in note]] = True
-        add(fresh | (carried & is_open), key)
-    notes = np.full(n, "", dtype=object)
+        add(fresh | (_carried(previous, vocabulary.label("notes", key)) & is_open), key)
+    notes = np.full(count, "", dtype=object)
     for position, row_notes in parts.items():
         notes[position] = NOTE_SEPARATOR.join(row_notes)
     return notes
+
+
+def _carried(previous_notes: list[str], label: str) -> np.ndarray:
+    """The rows whose note, as the sheet holds it, already says `label` (STICKY_NOTES)."""
+    carried = np.zeros(len(previous_notes), dtype=bool)
+    carried[[position for position, note in enumerate(previous_notes) if note and label in note]] = True
+    return carried

@@ -49,12 +49,13 @@ from gspread.exceptions import APIError
 from ... import ratelimit
 from ...config import CenterConfig, Config
 from ...domain.cells import ANCHOR_KEYS
+from ...domain.init_plan import Layout, other_spelling
 from ...domain.records import Snapshot, WritePlan
 from ...errors import ConfigError, SheetUnusableError
 from ...logs import event_record
 from ...presentation import tab_formats
 from ...vocabulary import Vocabulary
-from ..ports import Layout, SheetBackend, TabNames
+from ..ports import SheetBackend, TabNames
 from . import batch, drive
 from . import http as google_http
 from . import lease as google_lease
@@ -248,20 +249,15 @@ class GoogleSheetsBackend(SheetBackend):
         """Configured title → the tab that holds it now. A generated tab kept under the other
         language's spelling is read as its own (the event log written so far stays the
         worker's memory after `language` is switched) and renamed with the next write."""
-        vocabulary = Vocabulary()
         found = {}
         for title in titles:
             if title in layout.tabs:
                 found[title] = title
                 continue
-            for key in vocabulary.generated_tab_keys:
-                spellings = vocabulary.tab_titles(key)
-                if title in spellings:
-                    other = next((t for t in spellings if t != title and t in layout.tabs), None)
-                    if other is not None and title not in layout.tabs:
-                        found[title] = other
-                        self._pending_renames[layout.tabs[other].sheet_id] = title
-                    break
+            other = other_spelling(title, layout.tabs)
+            if other is not None:
+                found[title] = other
+                self._pending_renames[layout.tabs[other].sheet_id] = title
         return found
 
     # --- writing -----------------------------------------------------------------------------

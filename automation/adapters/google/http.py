@@ -168,7 +168,7 @@ class SheetsHTTPClient(HTTPClient):
                 response = self.session.request(method=method, url=url, params=params, data=data, json=json,
                                                 files=files, headers=headers, timeout=self.timeout)
             except auth_exceptions.RefreshError as error:
-                if not getattr(error, "retryable", False):
+                if not error.retryable:
                     raise CredentialsRefused(_refresh_reason(error)) from None
                 reason = f"OAuth 權杖端點 {_refresh_reason(error)}"
             except auth_exceptions.TransportError:

@@ -22,11 +22,12 @@ from typing import Any
 
 from gspread.exceptions import APIError
 
+from ...domain.init_plan import DATE_RULE, InitPlan, Layout, SheetFacts, plan_init
 from ...presentation import tab_formats
-from ...vocabulary import Vocabulary, normalize_text
-from ..ports import Layout
+from ...vocabulary import Vocabulary
 from . import batch
 from .http import CredentialsRefused, GoogleUnreachable
+from .layout import SheetLayout, Tab
 from .session import SpreadsheetSession, WriteBatch
 
 # How the worker's protections and rule are recognised (either spelling: `language` may change).
@@ -65,99 +66,95 @@ def _language(layout: Layout) -> str:
 
 def _initialize(session: SpreadsheetSession, layout: Layout, service_account: str) -> list[str]:
     language = _language(layout)
-    words = WORDS[language]
-    vocabulary = Vocabulary(language)
     sheet = session.fetch_layout()
+    main = next((sheet.tabs[t] for t in layout.main_titles if t in sheet.tabs), None)
+    plan = plan_init(layout, _facts(session, sheet, main), date_rules=True)
     work = WriteBatch()
     requests = work.phases[0]
-    changes: list[str] = []
+    main_id = _main_tab_requests(plan, layout, sheet, main, work)
+    overdue_changes: list[str] = []
+    _overdue_rule(requests, overdue_changes, main, main_id, plan.positions, Vocabulary(language))
+    tabs = _generated_tab_requests(plan, layout, sheet, work)
+    changes = [*plan.main_changes, *overdue_changes, *plan.tab_changes]
+    _protection_requests(requests, changes, layout, WORDS[language], plan, main_id, tabs, service_account, sheet)
+    if requests:
+        session.send(sheet, work)
+    return changes
 
-    main = next((sheet.tabs[t] for t in layout.main_titles if t in sheet.tabs), None)
+
+def _facts(session: SpreadsheetSession, sheet: SheetLayout, main: Tab | None) -> SheetFacts:
+    """What init needs to know of the spreadsheet: its tabs, and of the main tab its header
+    row, the rightmost column holding a value, frozen rows and the worker's validations."""
     if main is None:
-        sheet_id = sheet.new_sheet_id(work.sheet_ids)
-        columns = max(26, len(layout.headers))
-        requests.append(batch.add_sheet(sheet_id, layout.main_title, 1000, columns, index=0))
-        requests.append(batch.header_cells(sheet_id, 0, layout.headers))
-        changes.append(f"新增分頁「{layout.main_title}」")
-        main_id, main_title, grid_columns, frozen = sheet_id, layout.main_title, columns, 1
-        positions = {key: i for i, key in enumerate(layout.header_keys)}
-        header = list(layout.headers)
-        validations: list[Any] = []
+        return SheetFacts(tuple(sheet.tabs))
+    answer = session.call(lambda: session.http.values_batch_get(
+        session.key, [batch.quote_title(main.title)], params={"valueRenderOption": "UNFORMATTED_VALUE"}))
+    values = answer.get("valueRanges", [{}])[0].get("values", [])
+    last_used = max((i + 1 for row in values for i, v in enumerate(row) if v not in ("", None)), default=0)
+    validations = _first_row_validations(session, main) if main.rows >= 2 else []
+    rules = {position: rule for position, rule in enumerate(map(_worker_rule, validations)) if rule is not None}
+    return SheetFacts(tuple(sheet.tabs), tuple(values[0] if values else ()), last_used, main.frozen_rows, rules)
+
+
+def _worker_rule(validation: Any) -> tuple[str, ...] | None:
+    """A cell's data validation as init_plan compares it: ("choice", *options) or DATE_RULE
+    when it is exactly as init sets it, else None (init sets it again)."""
+    if not isinstance(validation, dict):
+        return None
+    condition = validation.get("condition", {})
+    if condition.get("type") == "ONE_OF_LIST":
+        options = [str(value.get("userEnteredValue", "")) for value in condition.get("values", [])]
+        return ("choice", *options) if _same_rule(validation, _choice_rule(options)) else None
+    return DATE_RULE if _same_rule(validation, _date_rule()) else None
+
+
+def _main_tab_requests(plan: InitPlan, layout: Layout, sheet: SheetLayout, main: Tab | None, work: WriteBatch) -> int:
+    """The main tab (added when missing), its new headers, frozen row and validations; returns
+    its sheetId."""
+    requests = work.phases[0]
+    if main is None:
+        main_id = sheet.new_sheet_id(work.sheet_ids)
+        requests.append(batch.add_sheet(main_id, plan.main_title, 1000, max(26, len(layout.headers)), index=0))
+        requests.append(batch.header_cells(main_id, 0, layout.headers))
     else:
-        main_id, main_title, grid_columns, frozen = main.sheet_id, main.title, main.columns, main.frozen_rows
-        answer = session.call(lambda: session.http.values_batch_get(
-            session.key, [batch.quote_title(main.title)], params={"valueRenderOption": "UNFORMATTED_VALUE"}))
-        values = answer.get("valueRanges", [{}])[0].get("values", [])
-        header = [normalize_text(v) for v in (values[0] if values else [])]
-        while header and not header[-1]:
-            header.pop()
-        positions = vocabulary.match_headers(header)
-        # Right of every column holding a value in any row: staff may type in a column they gave
-        # no header, and a worker header there would make the worker overwrite their cells.
-        last_used = max((i + 1 for row in values for i, v in enumerate(row) if v not in ("", None)), default=0)
-        column = max(len(header), last_used)
-        added = []
-        for key, text in zip(layout.header_keys, layout.headers):
-            if key in positions:
-                continue
-            positions[key] = column
-            header += [""] * (column - len(header)) + [text]
-            added.append(text)
-            column += 1
-            changes.append(f"分頁「{main.title}」新增表頭「{text}」")
-        if column > grid_columns:
-            requests.append(batch.append_dimension(main_id, "COLUMNS", column - grid_columns))
-            grid_columns = column
-        if added:
-            requests.append(batch.header_cells(main_id, column - len(added), added))
-        validations = _first_row_validations(session, main) if main.rows >= 2 else []
-    if frozen < 1:
+        main_id = main.sheet_id
+        if plan.width > main.columns:
+            requests.append(batch.append_dimension(main_id, "COLUMNS", plan.width - main.columns))
+        if plan.new_headers:
+            requests.append(batch.header_cells(main_id, plan.new_headers[0][0], [text for _, text in plan.new_headers]))
+    if plan.freeze_header and main is not None:
         requests.append({"updateSheetProperties": {"properties": {"sheetId": main_id, "gridProperties": {
             "frozenRowCount": 1}}, "fields": "gridProperties.frozenRowCount"}})
-        changes.append("凍結表頭行")
-
-    # Columns are named as the sheet spells them (a sheet keeps its headers' spelling).
-    header_of = {}
-    for key, text in zip(layout.header_keys, layout.headers):
-        position = positions.get(key)
-        found = header[position] if position is not None and position < len(header) else ""
-        header_of[key] = found or text
-    for key, rule, what in [*((k, _choice_rule(o), "下拉選項") for k, o in layout.choices.items()),
-                            *((k, _date_rule(), "日期驗證") for k in layout.date_keys)]:
-        if key not in positions:
-            continue
-        position = positions[key]
-        current = validations[position] if position < len(validations) else None
-        if _same_rule(current, rule):
-            continue
+    for rule in plan.rules:
+        wanted = _choice_rule(list(rule.options)) if rule.options is not None else _date_rule()
         requests.append({"setDataValidation": {"range": {
-            "sheetId": main_id, "startRowIndex": 1, "startColumnIndex": position, "endColumnIndex": position + 1},
-            "rule": rule}})
-        changes.append(f"「{header_of[key]}」加上{what}")
+            "sheetId": main_id, "startRowIndex": 1, "startColumnIndex": rule.position,
+            "endColumnIndex": rule.position + 1}, "rule": wanted}})
+    return main_id
 
-    _overdue_rule(requests, changes, main, main_id, positions, vocabulary)
 
-    tabs: dict[str, int] = {}
-    for title, tab_header in layout.tabs.items():
-        if title in sheet.tabs:
-            tabs[title] = sheet.tabs[title].sheet_id
-            continue
-        other = next((t for key in vocabulary.generated_tab_keys if title in vocabulary.tab_titles(key)
-                      for t in vocabulary.tab_titles(key) if t != title and t in sheet.tabs), None)
-        if other is not None:
-            requests.append(batch.rename_sheet(sheet.tabs[other].sheet_id, title))
-            # Its header row too, in the new language (the event log is kept, not rewritten).
-            requests.append(batch.header_cells(sheet.tabs[other].sheet_id, 0, tab_header))
-            tabs[title] = sheet.tabs[other].sheet_id
-            changes.append(f"分頁「{other}」改名為「{title}」")
-            continue
+def _generated_tab_requests(plan: InitPlan, layout: Layout, sheet: SheetLayout, work: WriteBatch) -> dict[str, int]:
+    """Renamed and new generated tabs; returns every generated tab's title → sheetId."""
+    requests = work.phases[0]
+    tabs = {title: sheet.tabs[title].sheet_id for title in layout.tabs if title in sheet.tabs}
+    for old_title, title in plan.renames:
+        requests.append(batch.rename_sheet(sheet.tabs[old_title].sheet_id, title))
+        # Its header row too, in the new language (the event log is kept, not rewritten).
+        requests.append(batch.header_cells(sheet.tabs[old_title].sheet_id, 0, layout.tabs[title]))
+        tabs[title] = sheet.tabs[old_title].sheet_id
+    for title, header in plan.new_tabs:
         sheet_id = sheet.new_sheet_id(work.sheet_ids)
-        requests.append(batch.add_sheet(sheet_id, title, 100, max(len(tab_header), 1)))
-        requests.append(batch.header_cells(sheet_id, 0, tab_header))
+        requests.append(batch.add_sheet(sheet_id, title, 100, max(len(header), 1)))
+        requests.append(batch.header_cells(sheet_id, 0, header))
         tabs[title] = sheet_id
-        changes.append(f"新增分頁「{title}」")
+    return {title: tabs[title] for title in layout.tabs if title in tabs}
 
-    wanted = _wanted_protections(layout, words, positions, header_of, main_id, tabs, service_account)
+
+def _protection_requests(requests: list, changes: list, layout: Layout, words: dict, plan: InitPlan, main_id: int,
+                         tabs: dict[str, int], service_account: str, sheet: SheetLayout) -> None:
+    """The access of SPEC 2.2 as protected ranges, recognised as the worker's own by their
+    description (staff's own protections are never touched)."""
+    wanted = _wanted_protections(layout, words, plan.positions, plan.header_of, main_id, tabs, service_account)
     existing = [p for tab in sheet.tabs.values() for p in tab.protected
                 if str(p.get("description", "")).startswith(PREFIXES)]
     matched: set[int] = set()
@@ -180,10 +177,6 @@ def _initialize(session: SpreadsheetSession, layout: Layout, service_account: st
         if stale["protectedRangeId"] not in matched:
             requests.append({"deleteProtectedRange": {"protectedRangeId": stale["protectedRangeId"]}})
             changes.append(f"移除過時的保護範圍「{stale.get('description', '')}」")
-
-    if requests:
-        session.send(sheet, work)
-    return changes
 
 
 def _first_row_validations(session: SpreadsheetSession, main) -> list[Any]:
