@@ -139,7 +139,7 @@ def test_init_after_a_language_switch_renames_and_updates_its_own_settings(sheet
     hans = google_config(tmp_path, sheets_standin.base_url, service_account.path, sid, language="zh-Hans",
                          file_name="hans.toml", manager_google=MANAGER, supervisor_google=SUPERVISOR)
     code, out, err = run_cli(capsys, "init", "--config", hans)
-    assert code == 0 and "分頁「運行日誌」改名為「运行日志」" in out
+    assert code == 0 and "分页「運行日誌」改名为「运行日志」" in out  # said in the configured language
     assert "运行日志" in sheets_standin.sheet_titles(sid) and "運行日誌" not in sheets_standin.sheet_titles(sid)
     descriptions = {p["description"] for p in sheets_standin.protected_ranges(sid)}
     assert "【接待记录自动化】經理審核：仅经理可编辑" in descriptions
