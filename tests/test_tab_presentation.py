@@ -197,3 +197,20 @@ def test_google_tabs_get_the_same_presentation_and_keep_it_without_resending(she
 
 def _formula(rule: dict) -> str:
     return rule["booleanRule"]["condition"]["values"][0]["userEnteredValue"]
+
+
+def test_a_tab_written_before_tabs_were_formatted_is_rewritten_once(written, capsys, tmp_path):
+    """A tab without the worker's filter (an older version wrote it) is rewritten with its
+    formats at the next run, though its content did not change; then left alone."""
+    workbook, book = written
+    plain = book["週報"]
+    plain.auto_filter.ref = None
+    plain.page_setup.orientation = "portrait"
+    book.save(workbook)
+    config = tmp_path / "config.toml"
+    assert run_at(capsys, config, "2026-03-10T09:05")[0] == 0
+    again = openpyxl.load_workbook(workbook)["週報"]
+    assert again.auto_filter.ref == "A1:L9" and again.page_setup.orientation == "landscape"
+    settled = workbook.read_bytes()
+    assert run_at(capsys, config, "2026-03-10T09:10")[0] == 0
+    assert workbook.read_bytes() == settled
