@@ -231,7 +231,7 @@ def test_switching_to_simplified_respells_the_workers_own_tabs_headers_and_outpu
     config = write_config(tmp_path, workbook, language="zh-Hans")
     code, out, err = command("init", "--config", str(config))
     assert code == 0, err
-    assert "「类别」加上下拉选项" in out and "分页「主管隊列」改名为「主管队列」" in out
+    assert "「類別」加上下拉选项" in out and "分页「主管隊列」改名为「主管队列」" in out
     result = run(config, NOW.replace(minute=45))
     assert result.code == 0, result.err
     assert "读取 " in result.out and "讀取" not in result.out
