@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench bench-fleet clean
 
 # The package itself is installed too (editable), so `.venv/bin/reception-worker …` and
 # `.venv/bin/python -m automation …` work from any folder, as the README and the demo print them.
@@ -24,6 +24,11 @@ test: $(STAMP)
 
 bench: $(STAMP) $(VENV)/.bench-installed
 	$(PY) -m bench.run
+	$(PY) -m bench.fleet
+
+# One `serve` over 1,000 centers of 2,000 rows (SPEC 7): requests per minute, CPU per sweep, memory.
+bench-fleet: $(STAMP)
+	$(PY) -m bench.fleet
 
 # The benchmark's own requirements (a peer it compares with), apart from the worker's.
 $(VENV)/.bench-installed: bench/requirements.txt $(STAMP)

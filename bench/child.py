@@ -278,7 +278,39 @@ def run_gspread_dataframe(spec: dict) -> dict[str, Any]:
     return figures
 
 
-RUNNERS = {"ours": run_ours, "gspread_script": run_gspread_script, "gspread_dataframe": run_gspread_dataframe}
+def run_fleet(spec: dict) -> list[dict[str, Any]]:
+    """bench.fleet: one `serve` runner over many centers, one measured sweep per `spec["cycles"]`."""
+    from automation.application.all_centers import CycleRunner
+    from automation.config import load_config
+
+    runner = CycleRunner(load_config(spec["config"]), command="serve", keep=True)
+    results = []
+    try:
+        for now in spec["cycles"]:
+            _wait_for_go()
+            measurement = Measurement()
+            measurement.start()
+            outcomes = runner.run_cycle(dt.datetime.fromisoformat(now))
+            figures = measurement.stop()
+            figures.update(
+                centers=len(outcomes), failed=sum(1 for o in outcomes if o.exit_code),
+                errors=sorted({o.error[:200] for o in outcomes if o.exit_code})[:3],
+                idle=sum(1 for o in outcomes if o.result is not None and o.result.idle),
+                wrote=sum(1 for o in outcomes if o.result is not None and (o.result.cells_written or o.result.log_rows
+                                                                            or o.result.tabs_written)),
+                sheets_requests=sum(o.api_requests or 0 for o in outcomes),
+                drive_requests=sum(o.drive_requests or 0 for o in outcomes),
+                rss_mib=(_status_kib("VmRSS") or 0) / 1024,
+            )
+            _report(figures)
+            results.append(figures)
+    finally:
+        runner.close()
+    return results
+
+
+RUNNERS = {"ours": run_ours, "gspread_script": run_gspread_script, "gspread_dataframe": run_gspread_dataframe,
+           "fleet": run_fleet}
 
 
 def _loopback_only() -> None:

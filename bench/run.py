@@ -1,8 +1,10 @@
 """`make bench`: what one cycle costs, at every size up to Google's limit, against what users do today.
 
 For sheets of 1,000 / 10,000 / 100,000 / 400,000 rows (the local workbook up to 100,000) it runs
-three cycles on each backend — the first on a sheet without ids, an idle one, one after 1% of the
-rows changed (plus, on Google Sheets, the idle cycle as `serve` runs it) — each in a fresh process
+cycles on each backend — the first on a sheet without ids, the one after it (it wrote, so it reads
+again: SPEC 7), an idle one (nothing changed: one `stat` or one Drive request; locally also a whole
+`python -m automation run` process timed, interpreter start included), one after 1% of the rows
+changed (plus, on Google Sheets, the idle cycle as `serve` runs it) — each in a fresh process
 (bench/child.py), and the two common ways of doing the same work with gspread on the same
 stand-in: (a) get_all_records() then update_cell per changed cell; (b) gspread-dataframe's
 get_as_dataframe() then set_with_dataframe() of the whole sheet. The Sheets stand-in
@@ -383,7 +385,9 @@ class Bench:
         # SPEC 7: the cycle after a write reads in full once more; the next one only `stat`s the file.
         self.add(Result("ours", "local", rows, "reread", measure_one({**spec, "cycles": [self._now(5)]})))
         idle = measure_one({**spec, "cycles": [self._now(10)]})
-        idle.update(process_cpu_s=whole_process_cpu(config, self._now(11)))
+        # The children take NOW as this machine's local time; the command line as the config's
+        # timezone: name the same instant for both.
+        idle.update(process_cpu_s=whole_process_cpu(config, dt.datetime.fromisoformat(self._now(11)).astimezone().isoformat()))
         self.add(Result("ours", "local", rows, "idle", idle))
         patch: dict[int, dict[int, Any]] = {}
         for index, cells in edits:

@@ -54,3 +54,18 @@ def test_quick_bench_runs_every_cycle_and_writes_the_table(tmp_path):
     assert "| 本工具 | Google（stand-in） | 1,000 | 空閒（serve） | 0 + 1 Drive |" in table
     assert "## 比值" in table and "gspread 腳本" in table
     assert "| Google 空閒周期：0 個 Sheets 請求 + 1 個 Drive 請求（每種大小，run 與 serve） | ✅" in table
+
+
+def test_fleet_bench_runs_its_sweeps_and_writes_the_table(tmp_path):
+    """bench.fleet at a toy size: every sweep ran without a failed center, the idle sweep asked
+    Drive once per center and Sheets not at all, and the report was written."""
+    from bench import fleet
+
+    out = tmp_path / "FLEET.md"
+    assert fleet.main(["--centers", "3", "--rows", "60", "--out", str(out), "--json", str(tmp_path / "fleet.json")]) == 0
+    sweeps = json.loads((tmp_path / "fleet.json").read_text(encoding="utf-8"))["sweeps"]
+    assert [s["failed"] for s in sweeps] == [0] * 5
+    idle = sweeps[2]
+    assert (idle["server_sheets"], idle["server_drive"], idle["idle"]) == (0, 3, 3)
+    assert sweeps[0]["server_sheets"] > 0 and sweeps[1]["server_sheets"] == 3  # after its write, one read each
+    assert "## 一小時的請求率" in out.read_text(encoding="utf-8")

@@ -12,6 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -272,3 +275,16 @@ def test_google_drive_unavailable_reads_in_full_every_cycle_warned_once(sheets_s
     assert all(t.sheets >= 1 and t.by_kind.get("drive.files.get") == 1 for t in tallies)
     warnings = [r for r in caplog.records if "Drive API" in r.getMessage()]
     assert len(warnings) == 1 and "HTTP 403，accessNotConfigured" in warnings[0].getMessage()
+
+
+def test_an_idle_one_shot_run_imports_neither_pandas_nor_openpyxl(local_center, capsys):
+    """What keeps an idle cron `run` cheap at any size: the whole process only stats the file."""
+    workbook, config = local_center
+    settle_local = [run_at(capsys, config, now)[0] for now in ("2026-03-10T09:00", "2026-03-10T09:05")]
+    assert settle_local == [0, 0]
+    probe = ("import sys; from automation import cli; code = cli.main(['run', '--config', sys.argv[1], '--now', "
+             "'2026-03-10T09:10']); print(code, sorted(m for m in ('pandas', 'openpyxl', 'numpy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe, str(config)], cwd=Path(__file__).resolve().parent.parent,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "無變更" in done.stdout and done.stdout.strip().endswith("0 []")

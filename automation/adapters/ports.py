@@ -69,6 +69,10 @@ class SheetBackend:
         the cycle reads in full."""
         return None
 
+    def cycle_finished(self) -> None:
+        """The cycle is over: let go of what only it needed (a kept backend under `serve` lives
+        on, one per center, so rows held from one cycle to the next add up over a fleet)."""
+
     def worker_lock(self) -> "SheetLock | None":
         """The sheet's own lease, when the backend keeps one in the sheet (Google Sheets); None
         lets locks.lock_for choose (a lock file beside a local workbook)."""

@@ -263,6 +263,7 @@ class CycleRunner:
                 except AutomationError:
                     pass  # the cycle's work is done; the next one writes the lease
         finally:
+            backend.cycle_finished()
             if not self.keep:
                 self._let_go(center.name)
         if look is not None:

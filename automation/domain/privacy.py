@@ -9,8 +9,10 @@ digits, then 7-8 digits) inside any text; `mask_phones` does it for whole column
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # only annotations: logging (which masks phones) must not import pandas
+    import pandas as pd
 
 _NOT_DIGIT = re.compile(r"\D")
 # Not inside a longer run of letters or digits (a record id, a Message-ID, a hash).
