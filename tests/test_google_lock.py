@@ -24,6 +24,7 @@ from automation.application import one_center
 from automation.adapters.google import GoogleSheetsBackend
 from automation.adapters.google import http as google_http
 from automation.adapters.google import lease as google_lease
+from automation.adapters.google import session as google_session
 from automation.adapters.locks import LeaseLostError, LockOwner, SheetHeldError
 from automation.config import load_config
 from automation.application.all_centers import CycleRunner
@@ -440,6 +441,60 @@ def test_dry_run_neither_checks_nor_takes_the_lease(sheets_standin, sheet, capsy
     assert tally.by_kind == {"spreadsheets.get": 1, "values.batchGet": 1}
     far_lease.release()
     assert records(sheets_standin, sid)[0].get("記錄編號") is None
+
+
+# --- SPEC 6: Google refusing the lease's compare-and-swap shape -----------------------------
+
+def lease_swaps(standin) -> list[tuple[int | None, bool]]:
+    """(HTTP status, whether it carries a lease record's delete and re-create) of every write."""
+    out = []
+    for request in standin.requests_of("spreadsheets.batchUpdate"):
+        kinds = [next(iter(r)) for r in request.body["requests"]]
+        swap = "deleteDeveloperMetadata" in kinds and any(
+            r.get("createDeveloperMetadata", {}).get("developerMetadata", {}).get("metadataId") == google_lease.LEASE_ID
+            for r in request.body["requests"])
+        out.append((request.status, swap))
+    return out
+
+
+@pytest.mark.parametrize("refused", [False, True], ids=["swap accepted", "swap refused"])
+def test_every_write_after_the_first_swaps_the_lease_and_a_refused_swap_means_no_lease_not_a_failure(
+        sheets_standin, sheet, capsys, caplog, monkeypatch, refused):
+    """Every write batch after the first deletes and re-creates the lease record's id in one
+    batch. Google accepting that (the stand-in's default): each is applied, no warning. Google
+    refusing it (the stand-in's switch): the write goes through without the lease, every cycle
+    and every command succeeds, and the warning is given once in the process."""
+    monkeypatch.setattr(google_session, "WARNED_SWAP_REFUSED", threading.Event())
+    sheets_standin.refuse_metadata_id_reuse = refused
+    sid, config = sheet
+    for now in ("2026-03-09T07:00", "2026-03-09T09:00", "2026-03-10T09:00", "2026-03-11T09:00"):
+        code, out, err = run_at(capsys, config, now)
+        assert code == 0, err
+    swaps = lease_swaps(sheets_standin)
+    assert swaps[0] == (200, False)  # the first write creates the record
+    assert [swap for status, swap in swaps[1:] if status == 200] != []
+    assert any(swap for _, swap in swaps[1:])
+    warnings = [r for r in caplog.records if getattr(r, "event", "") == "lease_swap_refused"]
+    if refused:
+        assert all(status == 400 for status, swap in swaps[1:] if swap)
+        assert len(warnings) == 1 and "不加鎖" in warnings[0].getMessage()
+    else:
+        assert all(status == 200 for status, _ in swaps)
+        assert warnings == []
+        assert released_by(sheets_standin, sid) == os.getpid()
+    # Either way the sheet got every cycle's work: escalations, the event log with messages.
+    assert "已升級主管" in [r["狀態"] for r in records(sheets_standin, sid)]
+    assert any("郵件已發送" in str(row) for row in sheets_standin.get_values(sid, "運行日誌"))
+
+    if refused:  # a serve-style runner keeps its backend: one refused swap, then unfenced writes
+        runner = CycleRunner(load_config(config), command="serve", keep=True)
+        try:
+            for day in (12, 13):
+                [outcome] = runner.run_cycle(dt.datetime(2026, 3, day, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))))
+                assert outcome.exit_code == 0, outcome.error
+        finally:
+            runner.close()
+        assert len([r for r in caplog.records if getattr(r, "event", "") == "lease_swap_refused"]) == 1
 
 
 # --- a rollout (deploy/kubernetes): two pods of one shard at once -----------------------------

@@ -1906,6 +1906,7 @@ class _BatchUpdater:
         self.standin = standin
         self.ss = ss
         self.user = user
+        self.deleted_metadata_ids: set[int] = set()  # by earlier requests of this batch
 
     def apply(self, requests: Any) -> list[dict]:
         if not isinstance(requests, list):
@@ -2511,7 +2512,7 @@ class _BatchUpdater:
             mid = self._unique_id(used)
         elif not isinstance(mid, int) or mid <= 0:
             raise _RequestError(f"Invalid metadataId: {mid}")
-        elif mid in used:
+        elif mid in used or (self.standin.refuse_metadata_id_reuse and mid in self.deleted_metadata_ids):
             raise _RequestError(f"Developer metadata with ID {mid} already exists.")
         value = given.get("metadataValue")
         if value is not None and not isinstance(value, str):
@@ -2552,6 +2553,7 @@ class _BatchUpdater:
     def _deleteDeveloperMetadata(self, body: dict) -> dict:
         matched = filter_metadata(self.ss, body.get("dataFilter") or {}, self.user)
         self.ss.metadata = [md for md in self.ss.metadata if md not in matched]
+        self.deleted_metadata_ids.update(md["metadataId"] for md in matched)
         return {"deleteDeveloperMetadata": {"deletedDeveloperMetadata": [_md_out(md) for md in matched]}}
 
 
@@ -3005,6 +3007,10 @@ class SheetsStandin:
     * ``stats`` (:class:`Stats`), ``requests`` (list of :class:`LoggedRequest`),
       ``unsupported_requests`` (Counter of batchUpdate kinds that were refused as not
       implemented), ``hook_errors``.
+    * ``disabled_request_kinds`` -- batchUpdate kinds answered as not implemented.
+    * ``refuse_metadata_id_reuse`` -- when True, a ``createDeveloperMetadata`` whose
+      ``metadataId`` an earlier request of the same batch deleted is refused (400, as for an id
+      that exists); by default it is accepted.
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, seed: int | None = None) -> None:
@@ -3018,6 +3024,9 @@ class SheetsStandin:
         self.unsupported_requests: collections.Counter = collections.Counter()
         # batchUpdate kinds to refuse as not implemented: plays a more limited stand-in.
         self.disabled_request_kinds: set[str] = set()
+        # Refuse createDeveloperMetadata of a metadataId that an earlier request of the same
+        # batchUpdate deleted (Google's documentation does not say whether it accepts that).
+        self.refuse_metadata_id_reuse = False
         self._lock = threading.RLock()
         self._rng = random.Random(seed)
         self._spreadsheets: dict[str, Spreadsheet] = {}

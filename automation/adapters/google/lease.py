@@ -38,7 +38,11 @@ When it is written (the request economy of issue 4 holds):
 - Checking costs nothing extra: the layout read (`spreadsheets.get`) returns the record.
 
 Assumption about Google (checked on the stand-in only): within one batchUpdate, a metadataId
-freed by `deleteDeveloperMetadata` can be created again by a later request.
+freed by `deleteDeveloperMetadata` can be created again by a later request. Should Google refuse
+that shape (a swap refused while the record it deletes is still on the sheet, unchanged: so the
+delete did match, and only the re-creation can be what was refused), the backend carries on
+without a lease for the rest of the process — every write goes through, warned once per
+process (session.py) — rather than fail the center at every write.
 
 Clocks: the expiry is written in UTC by the holder's clock and judged by the reader's; keep the
 machines' clocks in sync (NTP), as for a workbook on a shared folder.
@@ -133,6 +137,17 @@ class Fence:
 
     def encoded(self) -> list[bytes]:
         return [batch.encode(r) for r in self.requests]
+
+    @property
+    def replaces_a_record(self) -> bool:
+        """Deletes a record and creates its id again (not a first record)."""
+        return bool(self.requests) and "deleteDeveloperMetadata" in self.requests[0]
+
+    def expects(self, found: LeaseRecord | None) -> bool:
+        """The record its delete names is `found`: a batch carrying this fence, refused while
+        that record is still on the sheet unchanged, was not refused for another worker's
+        write but for the swap's shape (see the module docstring)."""
+        return self.replaces_a_record and found is not None and delete_request(found) == self.requests[0]
 
 
 # --- the lock and its lease --------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
@@ -34,7 +35,7 @@ class Fencing(Protocol):
 
     def observe(self, record: LeaseRecord | None) -> None: ...
 
-    def fence(self, *, live: bool, release_only: bool = False): ...
+    def fence(self, *, live: bool, release_only: bool = False): ...  # a lease.Fence, or None
 
     def applied(self, fence) -> None: ...
 
@@ -73,6 +74,8 @@ class SpreadsheetSession:
         # Whether the service keeps developer metadata (write marker, lease): None until the
         # first write tells; False on a stand-in without it, where writes go without both.
         self.metadata_supported: bool | None = None
+        # Google refused the lease's compare-and-swap for its shape: no lease from then on.
+        self.lease_swap_refused = False
 
     # --- layout ------------------------------------------------------------------------------
     def layout_now(self) -> tuple[SheetLayout, bool]:
@@ -130,7 +133,8 @@ class SpreadsheetSession:
         return layout
 
     def attach_lease(self, lease: Fencing) -> None:
-        if self.metadata_supported is not False:  # no lease where no record can be kept
+        # No lease where no record can be kept, nor where Google refused the lease's swap.
+        if self.metadata_supported is not False and not self.lease_swap_refused:
             self.lease = lease
 
     def detach_lease(self, lease: Fencing) -> None:
@@ -139,7 +143,7 @@ class SpreadsheetSession:
 
     def send_lease(self, *, live: bool) -> None:
         """A batchUpdate carrying only the lease: take or refresh it (`live`), or give it up."""
-        if self.metadata_supported is False:
+        if self.metadata_supported is False or self.lease_swap_refused:
             return
         mode = "live" if live else "release"
         self.with_fresh_layout_retry(lambda layout: self.send(layout, WriteBatch(), lease_only=mode))
@@ -170,27 +174,50 @@ class SpreadsheetSession:
                 fence = lease.fence(live=live, release_only=lease_only == "release")
                 if fence is None:
                     continue  # nothing of ours to give up
-            nonce = secrets.token_hex(12)
-            marker_id = layout.marker_id or secrets.randbelow(2**31 - 2) + 1
-            marker = batch.marker_request(MARKER_KEY, marker_id, nonce, exists=layout.marker_id is not None)
-            fenced = fence.encoded() if fence is not None else []
             try:
-                self.http.request("post", url, data=batch.body([batch.encode(marker), *fenced, *parts]),
-                                  headers=JSON_HEADERS,
-                                  already_applied=lambda nonce=nonce: self.fetch_layout().marker_value == nonce)
+                self._post_marked(url, layout, fence.encoded() if fence is not None else [], parts)
             except APIError as error:
+                if fence is not None and self._refuses_lease_swap(error, fence):
+                    lease = fence = None  # the rest of this batch goes unfenced too
+                    if parts:
+                        self._post_marked(url, layout, [], parts)
+                    continue
                 if not self._refuses_developer_metadata(error):
                     raise
                 if parts:
                     self.http.request("post", url, data=batch.body(parts), headers=JSON_HEADERS)
                 self._without_developer_metadata()
                 continue
-            self.metadata_supported = True
-            layout.marker_id, layout.marker_value = marker_id, nonce
             if fence is not None:
                 lease.applied(fence)
                 layout.lease = fence.record_after
         self._learn(layout, work)
+
+    def _post_marked(self, url: str, layout: SheetLayout, fenced: list[bytes], parts: list[bytes]) -> None:
+        """One body: the write marker (a fresh nonce tells a retried body already applied), the
+        lease's swap when `fenced`, then `parts`."""
+        nonce = secrets.token_hex(12)
+        marker_id = layout.marker_id or secrets.randbelow(2**31 - 2) + 1
+        marker = batch.marker_request(MARKER_KEY, marker_id, nonce, exists=layout.marker_id is not None)
+        self.http.request("post", url, data=batch.body([batch.encode(marker), *fenced, *parts]),
+                          headers=JSON_HEADERS,
+                          already_applied=lambda: self.fetch_layout().marker_value == nonce)
+        self.metadata_supported = True
+        layout.marker_id, layout.marker_value = marker_id, nonce
+
+    def _refuses_lease_swap(self, error: APIError, fence) -> bool:
+        """Google refused the batch as invalid while the lease record its swap deletes is still
+        there, unchanged: what it refuses is deleting and re-creating one metadataId in one batch
+        (lease.py). Then the center runs without a lease (warned once per process) rather than
+        fail at every write. A record that changed is another worker's: the lease says so."""
+        if status_of(error) != 400 or not fence.replaces_a_record:
+            return False
+        if not fence.expects(self.fetch_layout().lease):
+            return False
+        self.lease_swap_refused = True
+        self.lease = None
+        warn_swap_refused(self.center)
+        return True
 
     def _refuses_developer_metadata(self, error: APIError) -> bool:
         """A first write refused as invalid (400) on a spreadsheet that holds no developer
@@ -230,6 +257,21 @@ class SpreadsheetSession:
                 tab.frozen_rows, tab.conditional = state.frozen_rows, state.conditional
                 tab.basic_filter, tab.charts = state.basic_filter, state.charts
         self.layout = layout
+
+
+# Set once the warning below was given: it is said once per process, not per center or cycle.
+WARNED_SWAP_REFUSED = threading.Event()
+_warning_guard = threading.Lock()
+
+
+def warn_swap_refused(center: str) -> None:
+    with _warning_guard:
+        if WARNED_SWAP_REFUSED.is_set():
+            return
+        WARNED_SWAP_REFUSED.set()
+    event_record(log, logging.WARNING, "lease_swap_refused",
+                 f"服務中心「{center}」：Google 不接受在同一批次中刪除並重建鎖記錄（開發者中繼資料），"
+                 f"本進程改為不加鎖運行，寫入照常。請勿讓兩個程序同時處理同一試算表", center=center)
 
 
 def status_of(error: APIError) -> int:
