@@ -6,15 +6,18 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install demo test bench bench-fleet clean
 
-$(STAMP): requirements.txt
+# The package itself is installed too (editable), so `.venv/bin/reception-worker …` and
+# `.venv/bin/python -m automation …` work from any folder, as the README and the demo print them.
+$(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m automation demo --dir demo
+	$(VENV)/bin/reception-worker demo --dir demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -33,4 +36,4 @@ $(VENV)/.bench-installed: bench/requirements.txt $(STAMP)
 	touch $@
 
 clean:
-	rm -rf $(VENV) demo .pytest_cache
+	rm -rf $(VENV) demo .pytest_cache *.egg-info

@@ -107,12 +107,28 @@ def _redact_value(value: Any) -> Any:
 
 # --- formatters --------------------------------------------------------------------------------
 
+_zone: list[dt.tzinfo | None] = [None]  # the configured timezone, once the config is read
+
+
+def use_timezone(zone: dt.tzinfo | None) -> None:
+    """Log times in `zone` (the config's `timezone`, the one the sheet's and the mails' times
+    are in) rather than the machine's, which may be UTC on a server."""
+    _zone[0] = zone
+
+
 def _local_time(record: logging.LogRecord) -> dt.datetime:
-    return dt.datetime.fromtimestamp(record.created).astimezone()
+    return dt.datetime.fromtimestamp(record.created, tz=_zone[0]) if _zone[0] else \
+        dt.datetime.fromtimestamp(record.created).astimezone()
+
+
+def time_with_offset(moment: dt.datetime) -> str:
+    """`2026-11-27 12:00:03+08:00`: local time, and which local time it is."""
+    offset = moment.strftime("%z")
+    return f"{moment:%Y-%m-%d %H:%M:%S}{offset[:3]}:{offset[3:]}" if offset else f"{moment:%Y-%m-%d %H:%M:%S}"
 
 
 class TextFormatter(logging.Formatter):
-    """`2026-11-27 12:00:03 INFO 錦繡花園服務中心：讀取 28 行…` — one line per record, redacted.
+    """`2026-11-27 12:00:03+08:00 信息 錦繡花園服務中心：讀取 28 行…` — one line per record, redacted.
 
     A traceback (internal errors only) follows on the next lines, redacted as well."""
 
@@ -129,7 +145,7 @@ class TextFormatter(logging.Formatter):
         message = record.getMessage()
         level = self.LEVELS.get(record.levelname, record.levelname)
         if self.with_time:
-            line = f"{_local_time(record):%Y-%m-%d %H:%M:%S} {level} {message}"
+            line = f"{time_with_offset(_local_time(record))} {level} {message}"
         else:
             line = f"{level}：{message}"
         if record.exc_info:

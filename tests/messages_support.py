@@ -26,9 +26,9 @@ SUPERVISOR = "supervisor@example.com"
 MANAGER = "manager@example.com"
 
 HEADERS = ["接待日期", "業主姓名", "聯系電話", "房號", "事由", "類別", "責任部門", "處理結果", "完成日期",
-           "主管審核", "經理審核", "回訪滿意度"]
+           "主管審核", "經理審核", "回訪滿意度", "處理情況"]
 FIELDS = ["received", "name", "phone", "room", "matter", "category", "department", "result", "completed",
-          "supervisor_review", "manager_review", "satisfaction"]
+          "supervisor_review", "manager_review", "satisfaction", "handling"]
 
 
 def at(text: str) -> dt.datetime:

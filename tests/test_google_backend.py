@@ -214,7 +214,7 @@ def test_spec_5_1_language_switch_renames_tabs_and_keeps_id_memory(sheets_standi
                          file_name="hans.toml")
     code, out, err = run_at(capsys, hans, "2026-03-10T10:00")
     assert code == 0 and no_error(err), err
-    assert [r["記錄編號"] for r in records(sheets_standin, sid)] == ["R20260309-001", "R20260309-003"]
+    assert [r["记录编号"] for r in records(sheets_standin, sid)] == ["R20260309-001", "R20260309-003"]  # respelled
     titles = sheets_standin.sheet_titles(sid)
     assert "运行日志" in titles and "運行日誌" not in titles and "周报" in titles and "週報" not in titles
 

@@ -139,12 +139,18 @@ def test_init_after_a_language_switch_renames_and_updates_its_own_settings(sheet
     hans = google_config(tmp_path, sheets_standin.base_url, service_account.path, sid, language="zh-Hans",
                          file_name="hans.toml", manager_google=MANAGER, supervisor_google=SUPERVISOR)
     code, out, err = run_cli(capsys, "init", "--config", hans)
-    assert code == 0 and "分頁「運行日誌」改名為「运行日志」" in out
+    assert code == 0 and "分页「運行日誌」改名为「运行日志」" in out  # said in the configured language
     assert "运行日志" in sheets_standin.sheet_titles(sid) and "運行日誌" not in sheets_standin.sheet_titles(sid)
     descriptions = {p["description"] for p in sheets_standin.protected_ranges(sid)}
     assert "【接待记录自动化】經理審核：仅经理可编辑" in descriptions
     assert not any(d.startswith("【接待記錄自動化】") for d in descriptions)  # updated, not duplicated
-    assert run_cli(capsys, "init", "--config", hans)[1].strip().endswith("已是最新，無需修改")
+    assert run_cli(capsys, "init", "--config", hans)[1].strip().endswith("已是最新，无需修改")
+    # A run then respells the worker's own headers in place; staff headers stay as typed.
+    assert run_at(capsys, hans, "2026-03-10T09:00")[0] == 0
+    header = sheets_standin.get_values(sid, MAIN_HANT)[0]
+    assert {"记录编号", "状态", "处理时限"} <= set(header) and not {"記錄編號", "狀態"} & set(header)
+    assert "接待日期" in header and "類別" in header
+    assert sheets_standin.get_values(sid, "运行日志")[0][:4] == ["时间", "事件", "记录编号", "详情"]
 
 
 def test_init_on_an_unshared_sheet_exits_3(sheets_standin, service_account, tmp_path, capsys):

@@ -1,63 +1,56 @@
-"""The pure parts of the messages: the PNG chart, the two renderings, ids and the log's memory."""
+"""The pure parts of the messages: the chart, the two renderings, ids and the log's memory."""
 
 from __future__ import annotations
 
 import datetime as dt
-import struct
-import zlib
+import io
 
 import pytest
+from PIL import Image, ImageColor
 
 from automation.domain import messages
 from automation.domain.due import weekly_review_is_due_now
-from automation.presentation import compose
-from automation.presentation.chart import Canvas, grouped_bar_chart, nice_step
 from automation.domain.records import OutgoingMessage
+from automation.presentation import compose
+from automation.presentation.chart import BAR_COLORS, Series, cjk_font, trend_chart, trend_figure
 from automation.vocabulary import Vocabulary
 
 
-def decode_png(data: bytes) -> tuple[int, int, bytes]:
-    """(width, height, RGB rows) of an 8-bit truecolour PNG with filter 0 lines."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    position, chunks = 8, {}
-    while position < len(data):
-        length, kind = struct.unpack(">I4s", data[position:position + 8])
-        body = data[position + 8:position + 8 + length]
-        assert struct.unpack(">I", data[position + 8 + length:position + 12 + length])[0] == zlib.crc32(kind + body)
-        chunks[kind] = chunks.get(kind, b"") + body
-        position += 12 + length
-    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", chunks[b"IHDR"])
-    assert (depth, colour, interlace) == (8, 2, 0) and b"IEND" in chunks
-    raw = zlib.decompress(chunks[b"IDAT"])
-    stride = 1 + 3 * width
-    assert len(raw) == height * stride and all(raw[y * stride] == 0 for y in range(height))
-    return width, height, b"".join(raw[y * stride + 1:(y + 1) * stride] for y in range(height))
+WEEKS = [f"W{n}" for n in range(41, 49)]
+BARS = [Series("接待數", "Received", (3, 0, 1, 4, 2, 5, 1, 2)), Series("完成數", "Finished", (2, 0, 1, 3, 2, 4, 1, 0)),
+        Series("升級主管數", "Escalated", (1, 0, 0, 1, 0, 2, 0, 1))]
+LINE = Series("未完成數", "Still open", (0, 0, 0, 1, 0, 1, 0, 2))
 
 
-def test_canvas_png_round_trips_pixels():
-    canvas = Canvas(4, 3)
-    canvas.fill(1, 1, 3, 2, (10, 20, 30))
-    width, height, pixels = decode_png(canvas.png())
-    assert (width, height) == (4, 3)
-    assert pixels[(1 * 4 + 1) * 3:(1 * 4 + 3) * 3] == bytes((10, 20, 30)) * 2
-    assert pixels[:3] == b"\xff\xff\xff"
+def test_chart_is_a_png_of_phone_width_drawn_in_the_series_colours():
+    png = trend_chart(WEEKS, BARS, [LINE], title="近 8 週趨勢", latin_title="Last 8 weeks")
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    assert image.size == (1200, 850)  # 480 × 340 CSS pixels at 2.5×
+    colours = {colour for _, colour in image.getcolors(maxcolors=1 << 20)}
+    assert {ImageColor.getrgb(colour) for colour in BAR_COLORS[:3]} <= colours
 
 
-def test_bar_chart_draws_each_series_in_its_colour():
-    png = grouped_bar_chart(["W01", "W02"], [[3, 0], [0, 5], [1, 1]])
-    width, height, pixels = decode_png(png)
-    colours = {pixels[i:i + 3] for i in range(0, len(pixels), 3)}
-    assert {bytes((0, 114, 178)), bytes((0, 158, 115)), bytes((213, 94, 0))} <= colours
-    assert (width, height) == (1280, 520)
+@pytest.mark.parametrize("font", [None, "cjk"])
+def test_legend_is_inside_the_picture_and_names_every_series(font):
+    family = cjk_font() if font else None
+    if font and family is None:
+        pytest.skip("no CJK-capable font installed (fonts-noto-cjk): the Chinese legend cannot be drawn")
+    figure = trend_figure(WEEKS, BARS, [LINE], title="近 8 週趨勢", latin_title="Last 8 weeks", font=family)
+    figure.canvas.draw()
+    legend = figure.axes[0].get_legend()
+    names = [text.get_text() for text in legend.get_texts()]
+    if family:
+        assert names == ["接待數", "完成數", "升級主管數", "未完成數"]
+    else:  # no CJK font: Latin names, never empty boxes
+        assert names == ["Received", "Finished", "Escalated", "Still open"]
+    box, page = legend.get_window_extent(), figure.bbox
+    assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1
+    assert figure.axes[0].lines[0].get_ydata().tolist() == list(LINE.values)  # the backlog is plotted
 
 
-def test_an_empty_chart_is_still_a_valid_png():
-    decode_png(grouped_bar_chart(["W01"] * 8, [[0] * 8] * 3))
-
-
-@pytest.mark.parametrize("highest, step", [(0, 1), (3, 1), (9, 5), (40, 10), (129, 50), (1000, 500)])
-def test_grid_steps_are_round_numbers(highest, step):
-    assert nice_step(highest) == step
+def test_an_empty_chart_is_still_a_png():
+    png = trend_chart(WEEKS, [Series("a", "a", (0,) * 8)], [])
+    assert Image.open(io.BytesIO(png)).format == "PNG"
 
 
 def test_staff_text_is_escaped_in_html_and_kept_in_text():

@@ -267,29 +267,56 @@ def test_supervisor_digest_sections(tmp_path):
     [digest] = [m for m in office.outbox.all() if str(m["Subject"]).startswith(SUPERVISOR_DIGEST)]
     text = text_of(digest)
 
-    def section(title: str) -> str:
-        start = text.index(f"【{title}")
-        end = text.find("【", start + 1)
-        return text[start:end if end > 0 else None]
+    def section(title: str, mark: str = "【") -> str:
+        start = text.index(f"{mark}{title}")
+        end = min((at for at in (text.find("【", start + 1), text.find("〔", start + 1)) if at > 0), default=None)
+        return text[start:end]
 
+    # First, what needs action today; each row once in the whole digest.
+    assert text.index("【今天要處理】") < text.index("【主管隊列】")
+    assert "R20260307-001" in section("時限今天或已過：明天升級主管", "〔")
+    assert "R20260306-001" in section("時限最近的投訴", "〔")
+    row_lines = [line.split()[0][1:] for line in text.splitlines() if line.startswith("・R2026")]
+    assert sorted(row_lines) == sorted(set(row_lines))
     assert "R20260305-001" in section("主管隊列") and "R20260306-002" in section("主管隊列")
-    assert "R20260307-001" in section("明天升級主管的事項")
-    assert "R20260306-001" in section("未完成的投訴")
-    assert "R20260306-002" in section("資料不全") and "房號缺失" in section("資料不全")
+    assert "房號缺失" in section("主管隊列")  # why a 資料不全 row is there
+    assert "R20260306-001" not in section("未完成的投訴") and "其中 1 項已在上方列出" in section("未完成的投訴")
+    assert "R20260306-002" not in section("資料不全") and "其中 1 項已在上方列出" in section("資料不全")
     assert "R20260301-001" in section("回訪不滿意") and "已修" in section("回訪不滿意")
-    assert "R20260307-001" in section("待主管審核")
     assert "另有 1 條超過 30 天的記錄從未經主管審核" in section("待主管審核")
-    assert "R20260105-001" not in section("待主管審核")
-    assert "R20260305-001" in section("上次每日隊列以來的升級")
+    assert "R20260105-001" not in text
     assert CENTER in text and CENTER in html_of(digest)
 
-    # Next day: R20260307-001 has escalated since the last digest; R20260305-001 had not.
+    # Next day: R20260307-001 has escalated since the last digest (shown beside it in the
+    # queue); R20260305-001 had not.
     office.run("2026-03-10 08:30")
     [digest] = [m for m in office.outbox.all() if str(m["Subject"]) == SUPERVISOR_DIGEST + "2026-03-10"]
     text = text_of(digest)
-    escalations = section("上次每日隊列以來的升級")
-    assert "R20260307-001" in escalations and "升級主管" in escalations
-    assert "R20260305-001" not in escalations
+    queue = section("主管隊列")
+    line = queue[queue.index("・R20260307-001"):].split("\n・")[0]
+    assert "升級主管（2026-03-10" in line
+    assert "升級主管（" not in queue[queue.index("・R20260305-001"):].split("\n・")[0]
+
+
+def test_the_action_section_lists_what_goes_to_the_manager_and_the_supervisor_tomorrow(tmp_path):
+    rows = [
+        reception("2026-03-02", "明天到經理"),  # supervisor level, due 03-09
+        reception("2026-03-07", "明天到主管"),  # receptionist level, due 03-09
+        reception("2026-03-09", "火警", "緊急", handling="已啟動應急預案，通知消防"),
+        reception("2026-03-08", "噪音投訴", "投訴"),
+        reception("2026-03-05", "一般事項"),  # supervisor level, due 03-12: not today's
+    ]
+    office = Center(tmp_path, rows)
+    office.run("2026-03-09 08:30")
+    [digest] = [m for m in office.outbox.all() if str(m["Subject"]).startswith(SUPERVISOR_DIGEST)]
+    text, html = text_of(digest), html_of(digest)
+    action = text[text.index("【今天要處理】"):text.index("【其餘各節】")]
+    for title, record_id in (("未完成的緊急事項", "R20260309-001"), ("時限今天或已過：明天升級經理", "R20260302-001"),
+                             ("時限今天或已過：明天升級主管", "R20260307-001"), ("時限最近的投訴", "R20260308-001")):
+        group = action[action.index(f"〔{title}"):]
+        assert group.split("〔")[1].count("・R") >= 1 and record_id in group.split("〔")[1], title
+    assert "R20260305-001" not in action
+    assert html.index('class="action"') < html.index("<h2>主管隊列")
 
 
 def test_a_section_lists_fifty_rows_oldest_first_and_says_where_the_rest_are(tmp_path):
@@ -305,7 +332,7 @@ def test_a_section_lists_fifty_rows_oldest_first_and_says_where_the_rest_are(tmp
     assert listed[0].startswith("・R20260210-001") and listed[-1].startswith("・R20260226-002")
     assert "另有 4 項未列出，全部見「待審核」分頁。" in text
     assert "另有 4 項未列出，全部見「待審核」分頁。" in html
-    assert html.count("<tr><td><b class=\"nb\">R2026") == 50
+    assert html.count("<tr><td class=\"rid\"><b class=\"nb\">R2026") == 50
 
 
 def test_weekly_review_lists_last_weeks_rows_lacking_manager_review_and_carries_a_chart(center):
@@ -325,6 +352,42 @@ def test_weekly_review_lists_last_weeks_rows_lacking_manager_review_and_carries_
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     cid = image["Content-ID"].strip("<>")
     assert f'src="cid:{cid}"' in html_of(review)
+
+
+def test_the_weekly_chart_plots_the_backlog_and_its_figures_are_beneath(center):
+    center.run("2026-03-09 09:00")
+    [review] = [m for m in center.outbox.all() if str(m["Subject"]).startswith(WEEKLY)]
+    text = text_of(review)
+    trend = text[text.index("【近 8 週趨勢】"):]
+    assert trend.splitlines()[1] == "週次 | 接待數 | 完成數 | 升級主管數 | 未完成數"
+
+
+def test_a_new_centers_first_weekly_review_says_there_is_no_history_yet(tmp_path):
+    office = Center(tmp_path, [reception("2026-03-09", "新中心第一條記錄")])
+    office.run("2026-03-09 09:00")
+    [review] = [m for m in office.outbox.all() if str(m["Subject"]).startswith(WEEKLY)]
+    text = text_of(review)
+    assert "2026-01-12 至 2026-03-08 的 8 週內沒有接待記錄" in text and "尚無歷史" in text
+    assert "接待數 | 0" not in text and "【近 8 週趨勢】" not in text
+    assert not [part for part in review.walk() if part.get_content_type() == "image/png"]
+
+
+def test_an_alert_carries_time_room_owner_category_matter_department_and_handling(tmp_path):
+    rows = [reception("2026-03-09 07:45", "12 樓消防通道冒煙", "緊急", department="工程部",
+                      handling="已啟動應急預案，通知消防"),
+            reception("2026-03-09", "噪音投訴", "投訴")]
+    office = Center(tmp_path, rows)
+    office.run("2026-03-09 08:00")
+    [emergency] = [m for m in office.outbox.all() if str(m["Subject"]) == f"[{CENTER}] 緊急 R20260309-001"
+                   and SUPERVISOR in str(m["To"])]
+    text = text_of(emergency)
+    for line in ("接待日期：2026-03-09 07:45", "房號：3-1-1201", "業主姓名：陳志明", "聯系電話：138****5678",
+                 "類別：緊急", "事由：12 樓消防通道冒煙", "責任部門：工程部", "處理情況：已啟動應急預案，通知消防"):
+        assert line in text, line
+    assert "13812345678" not in text and "13812345678" not in html_of(emergency)
+    [complaint] = [m for m in office.outbox.all() if str(m["Subject"]) == f"[{CENTER}] 投訴 R20260309-002"]
+    text = text_of(complaint)
+    assert "責任部門：—" in text and "處理情況：—" in text  # named, so the reader knows none is written yet
 
 
 def test_dry_run_prints_the_messages_and_sends_nothing(center):

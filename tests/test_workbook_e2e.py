@@ -380,7 +380,8 @@ def test_spec_5_1_reading_accepts_either_spelling(tmp_path, capsys):
 
     back_config = write_config(tmp_path, [{"name": "乙中心", "path": "hant.xlsx"}], name="back.toml")
     assert run_at(capsys, back_config, "2026-03-10T10:00")[0] == 0
-    assert records(hant_book)[0]["状态"] == "已升級主管"  # the header keeps its spelling, the value follows the config
+    # The worker's own header is respelled with the config (no mix of the two, SPEC 5.1).
+    assert records(hant_book)[0]["狀態"] == "已升級主管"
     escalations = [r for title in ("運行日誌", "运行日志") for r in log_rows(hant_book, title)
                    if r[1] in ("升級主管", "升级主管")]
     assert len(escalations) == 1
@@ -398,7 +399,7 @@ def test_spec_5_1_language_switch_keeps_id_memory(tmp_path, capsys):
     hans_config = write_config(tmp_path, language="zh-Hans", name="hans.toml")
     code, out, err = run_cli(capsys, "init", "--config", hans_config)  # an admin upgrading the sheet
     assert (code, err) == (0, "")
-    assert "分頁「運行日誌」改名為「运行日志」" in out
+    assert "分页「運行日誌」改名为「运行日志」" in out  # said in the configured language
     run_at(capsys, hans_config, "2026-03-10T10:00")
     assert openpyxl.load_workbook(workbook).sheetnames == [MAIN_HANT, "值班表", "常用電話", *GENERATED_HANS]
     book = openpyxl.load_workbook(workbook)
@@ -408,7 +409,7 @@ def test_spec_5_1_language_switch_keeps_id_memory(tmp_path, capsys):
     book.save(workbook)
 
     run_at(capsys, hans_config, "2026-03-10T11:00")
-    assert [r["記錄編號"] for r in records(workbook)] == ["R20260309-001", "R20260309-003"]
+    assert [r["记录编号"] for r in records(workbook)] == ["R20260309-001", "R20260309-003"]
 
 
 # --- SPEC 3: the workday basis --------------------------------------------------------------

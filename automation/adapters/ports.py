@@ -92,6 +92,12 @@ class Transport:
         """Deliver one message (an `email.message.EmailMessage`); DeliveryError when refused."""
         raise NotImplementedError
 
+    def send_reporting(self, email_message) -> list[str]:
+        """Deliver one message as `send` does and say what the other end answered, a line per
+        step (`test-mail`); DeliveryError when refused."""
+        where = self.send(email_message)
+        return [f"{self.describe()}：{where}" if where else self.describe()]
+
     def close(self) -> None:
         """Let go of whatever `open` took."""
 

@@ -164,6 +164,36 @@ class SmtpTransport(Transport):
         if not self._keep_open:
             _quit_quietly(connection)
 
+    def send_reporting(self, email_message: EmailMessage) -> list[str]:
+        """Send one message on a connection of its own, step by step, and return the server's
+        replies (greeting, login, MAIL, RCPT, DATA) as lines; DeliveryError naming the cause
+        (unreachable host, untrusted certificate, refused login, refused address) otherwise."""
+        connection = self._connect()
+        replies = [f"EHLO：{_reply(250, connection.ehlo_resp).splitlines()[0] if connection.ehlo_resp else '250'}"]
+        if self.username:
+            replies.append(f"AUTH：{self.username} 登入成功")
+        sender = email_message["From"].addresses[0].addr_spec
+        recipient = email_message["To"].addresses[0].addr_spec
+        phase = "send"
+        try:
+            code, text = connection.mail(sender)
+            if code != 250:
+                raise smtplib.SMTPSenderRefused(code, text, sender)
+            replies.append(f"MAIL FROM:<{sender}>：{_reply(code, text)}")
+            code, text = connection.rcpt(recipient)
+            if code not in (250, 251):
+                raise smtplib.SMTPRecipientsRefused({recipient: (code, text)})
+            replies.append(f"RCPT TO:<{recipient}>：{_reply(code, text)}")
+            code, text = connection.data(email_message.as_bytes())
+            if code != 250:
+                raise smtplib.SMTPDataError(code, text)
+            replies.append(f"DATA：{_reply(code, text)}")
+        except (smtplib.SMTPException, OSError, UnicodeError) as exc:
+            _close_quietly(connection)
+            raise self._delivery_error(exc, phase=phase) from self._safe_cause(exc)
+        _quit_quietly(connection)
+        return replies
+
     def _connection_for_send(self) -> smtplib.SMTP:
         """The kept connection if it still answers, else a new one (kept if `open()` was
         called, used for this message only otherwise)."""

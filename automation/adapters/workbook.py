@@ -26,6 +26,7 @@ from ..domain.init_plan import InitPlan, Layout, SheetFacts, other_spelling, pla
 from ..domain.records import Snapshot, WritePlan
 from ..errors import AutomationError, SheetUnusableError, WorkbookLockedError
 from ..presentation import tab_formats
+from ..vocabulary import LANGUAGES, Vocabulary
 from . import workbook_file
 from .file_stamp import file_stamp
 from .ports import SheetBackend, TabNames
@@ -240,12 +241,12 @@ class WorkbookBackend(SheetBackend):
             book = openpyxl.Workbook()
             book.active.title = layout.main_title
             self._stamp = None
-            changes.append(f"建立工作簿 {self.path}")
+            changes.append(Vocabulary(layout.language).label("output", "init_workbook", path=self.path))
         plan = plan_init(layout, _init_facts(book, layout), date_rules=False)
         _apply_init(book, plan)
         changes += plan.main_changes
         if add_overdue_rule(book[plan.main_title], plan.positions):
-            changes.append("加上逾期高亮（處理時限已過且未關閉的行）")
+            changes.append(Vocabulary(layout.language).label("output", "init_overdue_rule"))
         changes += plan.tab_changes
         self._book_is_file = False
         if changes:
@@ -330,6 +331,7 @@ def _apply_init(book, plan: InitPlan) -> None:
         sheet.add_data_validation(validation)
     for old_title, title in plan.renames:
         book[old_title].title = title
+        _respell_header(book[title], title)
     for title, header in plan.new_tabs:
         tab = book.create_sheet(title)
         for position, text in enumerate(header, start=1):
@@ -362,7 +364,21 @@ def _adopt_other_spellings(book, titles) -> list[tuple[str, str]]:
         if other is not None:
             book[other].title = title
             renamed.append((other, title))
+            _respell_header(book[title], title)
     return renamed
+
+
+def _respell_header(sheet, title: str) -> None:
+    """The header row of a renamed generated tab in the new title's language: the event log is
+    kept (it is the worker's memory), and its header must not stay in the old language."""
+    for language in LANGUAGES:
+        vocabulary = Vocabulary(language)
+        key = next((key for key in vocabulary.generated_tab_keys if vocabulary.tab_title(key) == title), None)
+        if key is not None:
+            for position, text in enumerate(vocabulary.tab_layout(key), start=1):
+                if sheet.cell(row=1, column=position).value != text:
+                    set_plain(sheet.cell(row=1, column=position), text)
+            return
 
 
 def _replace_tab(book, title: str, content: list[list[Any]], form, main_title: str) -> None:

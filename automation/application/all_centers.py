@@ -383,8 +383,9 @@ class CycleRunner:
         else:
             message = outcome.error if center in outcome.error else f"服務中心「{center}」：{outcome.error}"
             fields["error"] = outcome.error
-            # A held sheet is not this worker's failure; who holds it was logged once (_note_holder).
-            level = logging.INFO if outcome.held else logging.ERROR
+            # A held sheet is not this worker's failure; who holds it was logged once, by
+            # _note_holder: saying it again each cycle (at the default level) would repeat it.
+            level = logging.DEBUG if outcome.held else logging.ERROR
             if outcome.held:
                 fields["held"] = True
         if outcome.internal:

@@ -7,14 +7,17 @@ user sees on `out` / `err`."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import datetime as dt
 import sys
+from pathlib import Path
 
 from .. import logs, wiring
 from ..config import Config
+from ..vocabulary import Vocabulary
 from ..domain.privacy import mask_phones_in_text
 from ..domain.records import CenterResult
-from ..errors import AutomationError
+from ..errors import AutomationError, DeliveryError
 from .all_centers import CycleRunner, center_lease
 
 EXIT_OK = 0
@@ -22,12 +25,14 @@ EXIT_OK = 0
 
 # out/err default to the sys streams as they are at call time (not at import time), so a caller
 # that redirects them (an embedding program, a test) sees the output.
-def run_once(config: Config, now: dt.datetime, dry_run: bool, out=None, err=None, *, shard=None) -> int:
+def run_once(config: Config, now: dt.datetime, dry_run: bool, out=None, err=None, *, shard=None,
+             preview: Path | None = None) -> int:
     """One cycle over every center (of `shard`); the worst exit code wins, after every center ran.
 
     Centers are handled concurrently (`[schedule] workers`, see all_centers.py), each under
     its sheet's lease; their lines are printed in config order. On a terminal, with several
-    centers, a progress line on stderr shows how far the cycle got."""
+    centers, a progress line on stderr shows how far the cycle got. With `preview` (a dry run
+    only), every message that would go out is written as an .eml file into that folder."""
     out, err = out or sys.stdout, err or sys.stderr
     runner = CycleRunner(config, command="run", shard=shard)
     progress = logs.ProgressLine(err) if logs.wants_progress(err, len(runner.centers())) else None
@@ -38,7 +43,9 @@ def run_once(config: Config, now: dt.datetime, dry_run: bool, out=None, err=None
         with progress.lock if progress else contextlib.nullcontext():
             if progress:
                 progress.clear()
-            worst = max(worst, print_outcome(outcome, dry_run, out, err))
+            worst = max(worst, print_outcome(outcome, dry_run, out, err, config.vocabulary))
+            if preview is not None and outcome.result is not None:
+                worst = max(worst, write_preview(outcome.result.preview, preview, config, now, out, err))
             if progress:
                 out.flush()
                 progress.redraw()
@@ -57,7 +64,24 @@ def run_once(config: Config, now: dt.datetime, dry_run: bool, out=None, err=None
     return worst
 
 
-def print_outcome(outcome, dry_run: bool, out, err) -> int:
+def write_preview(due: list, folder: Path, config: Config, now: dt.datetime, out, err) -> int:
+    """Write each message of a dry run into `folder` as the outbox would (nothing sent or logged)."""
+    from ..adapters.mime import build_email
+    from ..adapters.outbox import OutboxTransport
+
+    outbox = OutboxTransport(folder)
+    try:
+        paths = [outbox.send(build_email(message, config.mail.sender, now)) for message in due]
+    except DeliveryError as error:
+        print(f"錯誤：{error.reason}", file=err)
+        return error.exit_code
+    print(f"  {config.vocabulary.label('output', 'preview_written', count=len(paths), folder=folder)}", file=out)
+    for path in paths:
+        print(f"    {path.name}", file=out)
+    return EXIT_OK
+
+
+def print_outcome(outcome, dry_run: bool, out, err, vocabulary: Vocabulary | None = None) -> int:
     """A center's summary line (stdout) or error (stderr), as `run` has always printed them."""
     result = outcome.result
     if result is None:
@@ -65,7 +89,7 @@ def print_outcome(outcome, dry_run: bool, out, err) -> int:
             return EXIT_OK
         print(f"錯誤：{mask_phones_in_text(outcome.error)}", file=err)
         return outcome.exit_code
-    print(summary_line(result, dry_run), file=out)
+    print(summary_line(result, dry_run, vocabulary), file=out)
     for line in result.dry_run_lines:
         print(f"  {mask_phones_in_text(line)}", file=out)  # phones are masked outside the main tab
     for line in result.skipped_lines:  # rows whose worker cells cannot be written (SPEC 6)
@@ -76,21 +100,24 @@ def print_outcome(outcome, dry_run: bool, out, err) -> int:
     return EXIT_OK
 
 
-def summary_line(result: CenterResult, dry_run: bool) -> str:
+def summary_line(result: CenterResult, dry_run: bool, vocabulary: Vocabulary | None = None) -> str:
+    """A center's line, in the configured language (default: the default language)."""
+    words = functools.partial((vocabulary or Vocabulary()).label, "output")
     if dry_run:
-        return f"{result.center}（試運行，未寫入未發送）：讀取 {result.rows} 行，將修改 {result.cells_written} 個儲存格"
+        return words("run_dry_summary", center=result.center, rows=result.rows, cells=result.cells_written)
     if result.idle:
-        return f"{result.center}：自上次完整讀取後無變更，未讀取（{result.rows} 行，只查看了修改時間）"
-    parts = [f"讀取 {result.rows} 行", f"寫入 {result.cells_written} 個儲存格"]
+        return words("run_idle", center=result.center, rows=result.rows)
+    parts = [words("run_rows", count=result.rows), words("run_cells", count=result.cells_written)]
     if result.tabs_written:
-        parts.append(f"更新分頁 {'、'.join(result.tabs_written)}")
+        parts.append(words("run_tabs", tabs="、".join(result.tabs_written)))
     if result.escalations:
-        parts.append(f"升級 {result.escalations} 項")
+        parts.append(words("run_escalations", count=result.escalations))
     if result.messages_sent or result.messages_failed:
-        parts.append(f"發送郵件 {result.messages_sent} 封" + (f"，失敗 {result.messages_failed} 封" if result.messages_failed else ""))
+        parts.append(words("run_mails", count=result.messages_sent)
+                     + (words("run_mails_failed", count=result.messages_failed) if result.messages_failed else ""))
     if result.log_rows:
-        parts.append(f"日誌 {result.log_rows} 行")
-    return f"{result.center}：" + "，".join(parts) + f"（{result.seconds:.1f} 秒）"
+        parts.append(words("run_log_rows", count=result.log_rows))
+    return f"{result.center}：" + "，".join(parts) + words("run_seconds", seconds=f"{result.seconds:.1f}")
 
 
 def init_all(config: Config, out=None, err=None) -> int:
@@ -113,5 +140,5 @@ def init_all(config: Config, out=None, err=None) -> int:
             for change in changes:
                 print(f"  {change}", file=out)
         else:
-            print(f"{center.name}：已是最新，無需修改", file=out)
+            print(config.vocabulary.label("output", "init_up_to_date", center=center.name), file=out)
     return worst

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+import shlex
 import sys
 from pathlib import Path
 
@@ -179,31 +180,54 @@ def run_demo(folder: Path, now: dt.datetime | None = None, out=sys.stdout) -> in
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     config_path = folder / "config.toml"
-    config_path.write_text(CONFIG, encoding="utf-8")
+    kept = config_path.exists() and config_path.read_text(encoding="utf-8") != CONFIG
+    if not kept:
+        config_path.write_text(CONFIG, encoding="utf-8")
     config = load_config(config_path)
     now = now or dt.datetime.now(config.timezone)
     today = now.astimezone(config.timezone).date()
     workbook = config.centers[0].path
     write_sample_workbook(workbook, today)
+    before = set(Path(config.mail.outbox_dir).glob("*.eml")) if config.mail.transport == "outbox" else set()
     print(f"示例目錄：{folder.resolve()}", file=out)
-    print(f"已生成設定檔 {config_path} 和示例工作簿 {workbook}（{len(SAMPLES)} 條接待記錄，近三週的日常記錄和之前半年的歷史）", file=out)
+    if kept:
+        print(f"設定檔 {config_path} 已存在且改動過：保留原樣，未覆蓋（要重新生成，先刪除它）", file=out)
+    else:
+        print(f"已生成設定檔 {config_path}", file=out)
+    print(f"已生成示例工作簿 {workbook}（{len(SAMPLES)} 條接待記錄，近三週的日常記錄和之前半年的歷史）", file=out)
     code = commands.init_all(config, out=out)
     code = max(code, commands.run_once(config, now, dry_run=False, out=out))
+    prefix = command_prefix()
     print("", file=out)
     print("請查看：", file=out)
     print(f"  工作簿 {workbook}：主分頁已填上 記錄編號 / 當前負責人 / 狀態 / 處理時限 / 系統提示，", file=out)
     print("    另有 主管隊列、經理隊列、待審核、待回訪、週報、季度復審、運行日誌 分頁", file=out)
-    print(f"  郵件（.eml，可用郵件軟件打開）：{config.mail.outbox_dir}", file=out)
-    for line in outbox_listing(config.mail.outbox_dir):
-        print(f"    {line}", file=out)
-    print(f"  再次運行：python -m automation run --config {config_path}", file=out)
+    if config.mail.transport == "outbox":
+        print(f"  這次運行的郵件（.eml，可用郵件軟件打開）：{config.mail.outbox_dir}", file=out)
+        for line in outbox_listing(config.mail.outbox_dir, exclude=before):
+            print(f"    {line}", file=out)
+    config_arg = shlex.quote(str(config_path.resolve()))
+    tomorrow = (today + dt.timedelta(days=1)).isoformat()
+    print(f"  再次運行：{prefix} run --config {config_arg}", file=out)
+    print(f"  試看明天早上會發甚麼（試運行：不寫入、不發送、不記錄）：{prefix} run --config {config_arg} "
+          f"--dry-run --now {tomorrow}T08:30 --preview {shlex.quote(str((folder / 'preview').resolve()))}", file=out)
     return code
 
 
-def outbox_listing(folder: Path) -> list[str]:
-    """`file name  subject` for each message the demo left in its outbox, oldest first."""
+def command_prefix() -> str:
+    """How to call the worker from any folder: the installed `reception-worker` beside this
+    Python, or this Python with `-m automation`."""
+    script = Path(sys.executable).with_name("reception-worker")
+    if script.exists():
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m automation"
+
+
+def outbox_listing(folder: Path, exclude: set[Path] = frozenset()) -> list[str]:
+    """`file name  subject` for each message in the outbox but not in `exclude` (there before
+    this run), oldest first."""
     lines = []
-    for path in sorted(Path(folder).glob("*.eml")) if Path(folder).is_dir() else []:
+    for path in sorted(set(Path(folder).glob("*.eml")) - set(exclude)) if Path(folder).is_dir() else []:
         with open(path, "rb") as handle:
             headers = email.message_from_binary_file(handle, policy=email.policy.default)
         lines.append(f"{path.name}  {headers['Subject']}")

@@ -47,15 +47,21 @@ def tab_names(vocabulary: Vocabulary) -> TabNames:
 
 
 def plan_cell_writes(table: MainTable, evaluation: pd.DataFrame, vocabulary: Vocabulary) -> tuple[list[tuple[int, str]], list[CellWrite]]:
-    """The worker cells whose value changes, and the worker headers to add at the right end."""
+    """The worker cells whose value changes, and the worker headers to write: added at the right
+    end when missing, respelled when in the other language."""
     new_headers: list[tuple[int, str]] = []
     positions = dict(table.positions)
     next_column = table.width
     for column in vocabulary.worker_columns:
+        wanted_header = column.headers[vocabulary.language]
         if column.key not in positions:
             positions[column.key] = next_column
-            new_headers.append((next_column + 1, column.headers[vocabulary.language]))
+            new_headers.append((next_column + 1, wanted_header))
             next_column += 1
+        elif positions[column.key] < len(table.headers) and table.headers[positions[column.key]] != wanted_header:
+            # The worker's own header in the other language (language switched): renamed, so the
+            # sheet does not mix the two (SPEC 5.1). Staff headers are theirs and stay.
+            new_headers.append((positions[column.key] + 1, wanted_header))
     frame = table.frame
     # Rows the rules ignored (all staff cells blank) get their worker cells cleared.
     wanted_all = evaluation if evaluation.index.equals(frame.index) else evaluation.reindex(frame.index)
@@ -156,6 +162,7 @@ def run_center(center: CenterConfig, config: Config, now: dt.datetime, backend: 
         if dry_run:
             cycle.result.dry_run_lines = describe_plan(plan, snapshot.header, due)
             cycle.result.dry_run_lines += next_quarterly_line(cycle, due)
+            cycle.result.preview = sorted(due, key=_send_order)
             cycle.result.cells_written = len(plan.cells)
             cycle.result.seconds = monotonic() - started
             return cycle.result
@@ -178,7 +185,7 @@ def run_center(center: CenterConfig, config: Config, now: dt.datetime, backend: 
 
     vocabulary, names = config.vocabulary, cycle.names
     record_rows, sent, failed = deliver(sorted(due, key=_send_order), transport, cycle.state, cycle.now_text,
-                                        vocabulary, config, journal)
+                                        vocabulary, config, journal, result.failure_reasons)
     record_rows = [*cycle.journal_rows, *record_rows]  # what the journal held, copied into the log
     if record_rows:
         backend.append_log(names.log, vocabulary.tab_layout("event_log"), record_rows)
@@ -187,7 +194,9 @@ def run_center(center: CenterConfig, config: Config, now: dt.datetime, backend: 
     result.messages_sent, result.messages_failed = sent, failed
     if failed:
         result.exit_code = DeliveryError.exit_code
-        result.error = f"{failed} 封郵件未能發送，下次運行重試（原因見「{names.log}」分頁）"
+        # The run's own output names the cause, not only the event log.
+        reasons = "；".join(result.failure_reasons)
+        result.error = f"{failed} 封郵件未能發送（{reasons}），下次運行重試（記錄見「{names.log}」分頁）"
     result.seconds = monotonic() - started
     return result
 
@@ -329,15 +338,16 @@ def _send_order(message: OutgoingMessage) -> int:
 
 
 def deliver(due: list[OutgoingMessage], transport: Transport, state: messages.SentState, now_text: str,
-            vocabulary: Vocabulary, config: Config,
-            journal: MessageJournal | None = None) -> tuple[list[list[str]], int, int]:
+            vocabulary: Vocabulary, config: Config, journal: MessageJournal | None = None,
+            reasons: list[str] | None = None) -> tuple[list[list[str]], int, int]:
     """Send each message; returns (event-log rows to append, sent count, failed count).
 
     One connection serves the whole batch. When it cannot be opened (server down, login refused,
     certificate not trusted) every message fails with that reason, without one more attempt
     each. A failure is logged only the first time that message fails (its Message-ID is not yet
     among the logged failures); a message that goes out is logged as sent, and journaled on disk
-    the moment the transport accepted it (SPEC 4.2)."""
+    the moment the transport accepted it (SPEC 4.2). Each distinct reason of a failure is added
+    to `reasons`."""
     from ..adapters.mime import build_email  # the MIME rendering is the transport side's
 
     rows: list[list[str]] = []
@@ -358,6 +368,8 @@ def deliver(due: list[OutgoingMessage], transport: Transport, state: messages.Se
                 transport.send(build_email(message, config.mail.sender, sent_at))
             except DeliveryError as error:
                 failed += 1
+                if reasons is not None and error.reason not in reasons:
+                    reasons.append(error.reason)
                 if message.message_id not in state.failed_ids:
                     state.failed_ids.add(message.message_id)
                     rows.append(messages.failed_log_row(message, error.reason, now_text, vocabulary))
@@ -426,4 +438,5 @@ def layout_for(config: Config, center: CenterConfig):
         worker_keys=tuple(c.key for c in columns if c.worker),
         access={c.key: c.access for c in columns if c.access},
         editors=editors,
+        language=vocabulary.language,
     )

@@ -69,6 +69,26 @@ def parse_date_cell(value: object) -> int | None:
     return None
 
 
+def time_of_day_text(value: object) -> str:
+    """`HH:MM` when a 接待日期 cell gives a time of day (a date-time cell, a serial with a
+    fraction, text such as `2026-11-27 14:30`), else ""."""
+    if isinstance(value, dt.datetime):
+        return value.strftime("%H:%M") if value.time() != dt.time(0) else ""
+    if isinstance(value, bool) or isinstance(value, dt.date):
+        return ""
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        fraction = float(value) % 1
+        if value != value or fraction == 0:
+            return ""
+        minutes = round(fraction * 24 * 60)
+        return f"{minutes // 60 % 24:02d}:{minutes % 60:02d}"
+    if isinstance(value, str):
+        match = _TEXT_DATE.match(value.strip())
+        if match and match.group(4) is not None:
+            return f"{int(match.group(4)):02d}:{match.group(5)}"
+    return ""
+
+
 def _from_serial(serial: float) -> int | None:
     if not (1 <= serial <= _MAX_SERIAL) or serial != serial or int(serial) == _FAKE_LEAP_DAY:
         return None

@@ -32,6 +32,7 @@ class Layout:
     worker_keys: tuple[str, ...] = ()
     access: dict[str, str] = field(default_factory=dict)  # column key → "manager" | "supervisor"
     editors: dict[str, list[str]] = field(default_factory=dict)  # "manager"/"supervisor" → accounts
+    language: str = "zh-Hant"  # of the changes' words (what `init` prints, SPEC 5.1)
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def plan_init(layout: Layout, facts: SheetFacts, *, date_rules: bool) -> InitPla
     main_title = next((title for title in layout.main_titles if title in facts.tabs), None)
     plan = InitPlan(main_title or layout.main_title, main_title is None, [], {}, {}, 0, False, [], [], [], [], [])
     if plan.create_main:
-        plan.main_changes.append(f"新增分頁「{layout.main_title}」")
+        plan.main_changes.append(_words(layout, "init_tab", tab=layout.main_title))
         plan.new_headers = list(enumerate(layout.headers))
         plan.positions = {key: position for position, key in enumerate(layout.header_keys)}
         header = list(layout.headers)
@@ -92,11 +93,15 @@ def plan_init(layout: Layout, facts: SheetFacts, *, date_rules: bool) -> InitPla
         plan.freeze_header = True  # part of the new tab: no change of its own to report
     elif facts.frozen_rows < 1:  # staff who froze more (the header and a column) keep it
         plan.freeze_header = True
-        plan.main_changes.append("凍結表頭行")
+        plan.main_changes.append(_words(layout, "init_frozen"))
     plan.header_of = _sheet_spelling(layout, plan.positions, header)
     _plan_rules(layout, facts, plan, date_rules)
     _plan_tabs(layout, facts, plan)
     return plan
+
+
+def _words(layout: Layout, key: str, **values: object) -> str:
+    return Vocabulary(layout.language).label("output", key, **values)
 
 
 def _add_missing_headers(layout: Layout, facts: SheetFacts, plan: InitPlan) -> list[str]:
@@ -114,7 +119,7 @@ def _add_missing_headers(layout: Layout, facts: SheetFacts, plan: InitPlan) -> l
         plan.positions[key] = column
         header += [""] * (column - len(header)) + [text]
         plan.new_headers.append((column, text))
-        plan.main_changes.append(f"分頁「{plan.main_title}」新增表頭「{text}」")
+        plan.main_changes.append(_words(layout, "init_header", tab=plan.main_title, header=text))
         column += 1
     return header
 
@@ -130,15 +135,15 @@ def _sheet_spelling(layout: Layout, positions: dict[str, int], header: list[str]
 
 
 def _plan_rules(layout: Layout, facts: SheetFacts, plan: InitPlan, date_rules: bool) -> None:
-    wanted = [(key, ("choice", *options), "下拉選項") for key, options in layout.choices.items()]
+    wanted = [(key, ("choice", *options), "init_dropdown") for key, options in layout.choices.items()]
     if date_rules:
-        wanted += [(key, DATE_RULE, "日期驗證") for key in layout.date_keys]
+        wanted += [(key, DATE_RULE, "init_date_rule") for key in layout.date_keys]
     for key, rule, what in wanted:
         position = plan.positions.get(key)
         if position is None or facts.rules.get(position) == rule:
             continue
         plan.rules.append(ColumnRule(key, position, tuple(rule[1:]) if rule[0] == "choice" else None))
-        plan.main_changes.append(f"「{plan.header_of[key]}」加上{what}")
+        plan.main_changes.append(_words(layout, what, header=plan.header_of[key]))
 
 
 def other_spelling(title: str, present) -> str | None:
@@ -164,7 +169,7 @@ def _plan_tabs(layout: Layout, facts: SheetFacts, plan: InitPlan) -> None:
         if other is not None:
             plan.renames.append((other, title))
             present.discard(other)
-            plan.tab_changes.append(f"分頁「{other}」改名為「{title}」")
+            plan.tab_changes.append(_words(layout, "init_renamed", old=other, new=title))
         else:
             plan.new_tabs.append((title, header))
-            plan.tab_changes.append(f"新增分頁「{title}」")
+            plan.tab_changes.append(_words(layout, "init_tab", tab=title))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -24,8 +24,8 @@ import pandas as pd
 from ..config import CenterConfig, Config
 from ..vocabulary import Vocabulary
 from ..presentation import compose
-from ..presentation.chart import SERIES_COLORS, grouped_bar_chart, hex_color
-from ..presentation.compose import Chart, Document, Fields, RowView, Section, Table
+from ..presentation.chart import BAR_COLORS, Series, trend_chart
+from ..presentation.compose import Action, Chart, Document, Fields, RowView, Section, Table
 from . import quarterly, quarterly_report, summaries
 from .dates import NO_DATE, iso, iso_week, monday_of
 from .due import ALERT_RECIPIENTS, DueMessage, due_now
@@ -35,6 +35,7 @@ from .privacy import mask_phone
 
 KINDS = ("emergency", "complaint", "supervisor_digest", "manager_digest", "weekly_review", "quarterly_review")
 SECTION_LIMIT = 50  # rows a section lists (SPEC 4.2); the rest are counted and pointed to
+ACTION_COMPLAINTS = 5  # open complaints the action section lists, due soonest first; the rest lower down
 TREND_WEEKS = 8
 FALLBACK_DOMAIN = "automation.invalid"
 MAX_IDS_IN_FAILURE = 20  # a failure row names the first ids; the message itself lists them all
@@ -228,12 +229,12 @@ def _row_view(ctx: _Context, record, extra: str = "") -> RowView:
     )
 
 
-def _headers(ctx: _Context) -> tuple[str, str, str, str]:
-    return tuple(ctx.label("mail", key) for key in ("col_record", "col_owner", "col_matter", "col_status"))
+def _headers(ctx: _Context) -> tuple[str, ...]:
+    return tuple(ctx.label("mail", key) for key in ("col_record", "col_status", "col_matter", "col_owner", "col_due"))
 
 
 def _section(ctx: _Context, title: str, rows: pd.DataFrame, tab: str, where: str = "",
-             extra=None, note: str = "", limit: int | None = SECTION_LIMIT) -> Section:
+             extra=None, note: str = "", limit: int | None = SECTION_LIMIT, level: int = 2) -> Section:
     """A section of `rows` (already oldest first), at most `limit` of them shown."""
     total = len(rows)
     shown = rows if limit is None else rows.iloc[:limit]
@@ -244,7 +245,7 @@ def _section(ctx: _Context, title: str, rows: pd.DataFrame, tab: str, where: str
             more = ctx.label("mail", "more_where", count=total - len(views), tab=tab, where=where)
         else:
             more = ctx.label("mail", "more", count=total - len(views), tab=tab)
-    return Section(title, views, total, more, note, _headers(ctx))
+    return Section(title, views, total, more, note, _headers(ctx), level)
 
 
 def _document(ctx: _Context, title: str, role: str, intro: str, blocks, overview=()) -> Document:
@@ -264,29 +265,46 @@ def _document(ctx: _Context, title: str, role: str, intro: str, blocks, overview
 
 # ----- alerts -------------------------------------------------------------------------------
 
+def _received_text(record) -> str:
+    """接待日期 with its time of day where staff gave one."""
+    return " ".join(part for part in (iso(record.received), record.received_time) if part)
+
+
 def _alert_single(ctx: _Context, kind: str, role: str, record) -> OutgoingMessage:
-    vocabulary = ctx.vocabulary
-    header = vocabulary.header
+    """What the person alerted needs without opening the sheet (SPEC 4.2): when, where, who,
+    what, which department has it and what was done so far."""
+    header = ctx.vocabulary.header
     pairs = [
         (header("record_id"), record.record_id),
-        (header("received_at"), iso(record.received)),
+        (header("received_at"), _received_text(record)),
         (header("room"), record.room),
         (header("owner_name"), record.owner_name),
         (header("phone"), mask_phone(record.phone)),
         (header("category"), ctx.label("categories", record.category)),
         (header("matter"), record.matter),
-        (header("recorded_by"), record.recorded_by),
         (header("department"), record.department),
+        (header("handling"), record.handling),
+        (header("recorded_by"), record.recorded_by),
         (header("status"), record.status),
         (header("owner"), record.owner),
         (header("due_date"), record.due_date),
         (header("system_note"), record.system_note),
     ]
-    pairs = [pair for index, pair in enumerate(pairs) if index == 0 or pair[1]]
+    # The fields SPEC 4.2 names are always shown ("—" when blank, so the reader knows it is
+    # not filled yet); the others only when filled.
+    always = {header(key) for key in ("record_id", "received_at", "room", "owner_name", "phone", "category",
+                                      "matter", "department", "handling")}
+    pairs = [(name, value or "—") for name, value in pairs if value or name in always]
     subject = ctx.label("subjects", kind, center=ctx.center.name, record_id=record.record_id)
     intro = ctx.label("mail", f"{kind}_intro", center=ctx.center.name)
     doc = _document(ctx, subject, role, intro, [Fields(record.record_id, tuple(pairs))])
     return ctx.message(kind, record.record_id, role, subject, doc, (record.record_id,))
+
+
+def _batch_extra(ctx: _Context, record) -> str:
+    handling = ctx.label("mail", "handling_so_far", text=record.handling) if record.handling else ""
+    time_text = ctx.label("mail", "received_time", time=record.received_time) if record.received_time else ""
+    return "；".join(part for part in (time_text, handling, record.system_note) if part)
 
 
 def _alert_batch(ctx: _Context, kind: str, role: str, rows: pd.DataFrame, period: str) -> OutgoingMessage:
@@ -296,7 +314,7 @@ def _alert_batch(ctx: _Context, kind: str, role: str, rows: pd.DataFrame, period
     intro = ctx.label("mail", f"{kind}_batch_intro", center=ctx.center.name, count=count)
     # An alert lists every row it stands for: each is logged as alerted.
     section = _section(ctx, ctx.label("sections", f"{kind}_rows"), rows, ctx.vocabulary.main_tab_title,
-                       extra=lambda record: record.system_note, limit=None)
+                       extra=lambda record: _batch_extra(ctx, record), limit=None)
     doc = _document(ctx, subject, role, intro, [section])
     return ctx.message(kind, period, role, subject, doc, ids)
 
@@ -328,42 +346,92 @@ def _escalations_since_last_digest(ctx: _Context, log_rows: list[list[Any]], sta
     return rows, extras
 
 
+def _due_soonest(rows: pd.DataFrame) -> pd.DataFrame:
+    """Soonest 處理時限 first; rows without one (at the manager, or 資料不全) before all."""
+    due = rows["due"].to_numpy()
+    key = np.where(due == NO_DATE, np.iinfo(np.int64).min, due)
+    return rows.iloc[np.lexsort((rows["received"].to_numpy(), key))]
+
+
+def _action_groups(ctx: _Context, open_rows: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """What needs action today (SPEC 4.2), each row in the first group that takes it: open 緊急
+    rows, rows due today or past at the supervisor (to the manager tomorrow) and at the front
+    desk (to the supervisor tomorrow), then the open complaints due soonest."""
+    due = open_rows["due"].to_numpy()
+    due_now = (due != NO_DATE) & (due <= ctx.today)
+    role = open_rows["role"].to_numpy()
+    complaints = _due_soonest(open_rows[(open_rows["category"] == "complaint").to_numpy()])
+    candidates = [
+        ("action_emergency", summaries.oldest_first(open_rows[(open_rows["category"] == "emergency").to_numpy()])),
+        ("action_to_manager", summaries.oldest_first(open_rows[due_now & (role == "supervisor")])),
+        ("action_to_supervisor", summaries.oldest_first(open_rows[due_now & (role == "receptionist")])),
+        ("action_complaints", complaints),
+    ]
+    groups, seen = [], set()
+    for key, rows in candidates:
+        rows = rows[~rows["record_id"].isin(list(seen))]
+        if key == "action_complaints":
+            rows = rows.iloc[:ACTION_COMPLAINTS]
+        if len(rows):
+            groups.append((key, rows))
+            seen.update(rows["record_id"])
+    return groups
+
+
 def _supervisor_digest(ctx: _Context, log_rows: list[list[Any]], state: SentState) -> OutgoingMessage:
     ev, vocabulary, today = ctx.evaluation, ctx.vocabulary, ctx.today
     main_tab = vocabulary.main_tab_title
     window = ctx.config.review_window_days
     open_rows = ev[ev["is_open"]]
 
-    queue = summaries.supervisor_queue(ev)
     escalated, escalation_text = _escalations_since_last_digest(ctx, log_rows, state)
-    tomorrow = summaries.oldest_first(open_rows[(open_rows["role"] == "receptionist") & (open_rows["due"] == today)])
-    complaints = summaries.oldest_first(open_rows[open_rows["category"] == "complaint"])
-    incomplete = summaries.oldest_first(ev[ev["status_key"] == "incomplete"])
     reference = np.where(ev["completed"].to_numpy() != NO_DATE, ev["completed"].to_numpy(), ev["received"].to_numpy())
     recent = (reference != NO_DATE) & (reference >= today - window) & (reference <= today)
-    unsatisfied = summaries.oldest_first(ev[(ev["satisfaction"] == "unsatisfied").to_numpy() & recent])
-    pending = summaries.pending_review(ev, today, window)
     never = summaries.never_reviewed_count(ev, today, window)
 
     def result_line(record) -> str:
         done = ctx.label("mail", "completed", date=iso(record.completed)) if record.completed != NO_DATE else ""
         return " · ".join(part for part in (done, compose.one_line(record.result)) if part)
 
-    sections = [
-        _section(ctx, ctx.label("sections", "supervisor_queue"), queue, vocabulary.tab_title("supervisor_queue")),
-        _section(ctx, ctx.label("sections", "escalations"), escalated, vocabulary.tab_title("event_log"),
-                 where=ctx.label("mail", "where_log"), extra=lambda record: escalation_text.get(record.record_id, "")),
-        _section(ctx, ctx.label("sections", "escalate_tomorrow"), tomorrow, main_tab,
-                 where=ctx.label("mail", "where_due_today", date=ctx.today_iso)),
-        _section(ctx, ctx.label("sections", "open_complaints"), complaints, main_tab,
-                 where=ctx.label("mail", "where_complaints")),
-        _section(ctx, ctx.label("sections", "incomplete"), incomplete, vocabulary.tab_title("supervisor_queue"),
-                 extra=lambda record: record.system_note),
-        _section(ctx, ctx.label("sections", "unsatisfied", days=window), unsatisfied, main_tab,
-                 where=ctx.label("mail", "where_unsatisfied"), extra=result_line),
-        _section(ctx, ctx.label("sections", "pending_review"), pending, vocabulary.tab_title("pending_review"),
-                 note=ctx.label("mail", "never_reviewed", count=never, days=window) if never else ""),
+    def queue_line(record) -> str:  # why the row is there: its escalation since the last digest, its note
+        return "；".join(part for part in (escalation_text.get(record.record_id, ""), record.system_note) if part)
+
+    action_groups = _action_groups(ctx, open_rows)
+    groups = tuple(_section(ctx, ctx.label("sections", key), rows, main_tab, extra=queue_line, level=3)
+                   for key, rows in action_groups)
+    action = Action(ctx.label("sections", "action"),
+                    ctx.label("mail", "action_intro" if groups else "action_none"), groups,
+                    sum(group.total for group in groups))
+
+    # Lower down, each row once: in the first section that lists it, never again after the
+    # action section; each section says how many of its rows are already listed above.
+    planned = [
+        ("supervisor_queue", summaries.supervisor_queue(ev), vocabulary.tab_title("supervisor_queue"),
+         {"extra": queue_line}),
+        ("escalations", escalated, vocabulary.tab_title("event_log"),
+         {"where": ctx.label("mail", "where_log"), "extra": lambda record: escalation_text.get(record.record_id, "")}),
+        ("escalate_tomorrow", summaries.oldest_first(open_rows[(open_rows["role"] == "receptionist") & (open_rows["due"] == today)]),
+         main_tab, {"where": ctx.label("mail", "where_due_today", date=ctx.today_iso)}),
+        ("open_complaints", summaries.oldest_first(open_rows[open_rows["category"] == "complaint"]), main_tab,
+         {"where": ctx.label("mail", "where_complaints")}),
+        ("incomplete", summaries.oldest_first(ev[ev["status_key"] == "incomplete"]), vocabulary.tab_title("supervisor_queue"),
+         {"extra": lambda record: record.system_note}),
+        ("unsatisfied", summaries.oldest_first(ev[(ev["satisfaction"] == "unsatisfied").to_numpy() & recent]), main_tab,
+         {"where": ctx.label("mail", "where_unsatisfied"), "extra": result_line}),
+        ("pending_review", summaries.pending_review(ev, today, window), vocabulary.tab_title("pending_review"), {}),
     ]
+    seen = {record_id for _, rows in action_groups for record_id in rows["record_id"]}
+    sections = []
+    for key, rows, tab, options in planned:
+        already = rows["record_id"].isin(list(seen)).to_numpy()
+        notes = [ctx.label("mail", "listed_above", count=int(already.sum()))] if already.any() else []
+        if key == "pending_review" and never:
+            notes.append(ctx.label("mail", "never_reviewed", count=never, days=window))
+        title = ctx.label("sections", key, days=window) if key == "unsatisfied" else ctx.label("sections", key)
+        section = _section(ctx, title, rows[~already], tab, note=" ".join(notes), **options)
+        section = replace(section, total=len(rows))  # the count says all of them, listed above or here
+        seen.update(rows.loc[~already, "record_id"])
+        sections.append(section)
     overview = [f"{section.title}：{ctx.label('mail', 'count', count=section.total)}" for section in sections]
     if ctx.skipped_rows:
         title = ctx.label("sections", "skipped_rows")
@@ -371,11 +439,11 @@ def _supervisor_digest(ctx: _Context, log_rows: list[list[Any]], state: SentStat
         sections.append(Table(
             title, (ctx.label("mail", "col_row"), vocabulary.header("record_id"), ctx.label("mail", "col_reason")),
             tuple((str(row), record_id, reason) for row, record_id, reason in ctx.skipped_rows[:SECTION_LIMIT]),
-            note=ctx.label("mail", "skipped_note")))
+            note=ctx.label("mail", "skipped_note"), text_from=2))
     subject = ctx.label("subjects", "supervisor_digest", center=ctx.center.name, date=ctx.today_iso)
     intro = ctx.label("mail", "supervisor_intro", center=ctx.center.name, date=ctx.today_iso)
-    doc = _document(ctx, subject, "supervisor", intro, sections, overview)
-    listed = tuple(dict.fromkeys(row.record_id for section in sections if isinstance(section, Section)
+    doc = _document(ctx, subject, "supervisor", intro, [action, *sections], overview)
+    listed = tuple(dict.fromkeys(row.record_id for section in (*groups, *sections) if isinstance(section, Section)
                                  for row in section.rows))
     return ctx.message("supervisor_digest", ctx.today_iso, "supervisor", subject, doc, listed)
 
@@ -401,37 +469,71 @@ def _figure(value: Any) -> str:
 
 def _weekly_review(ctx: _Context) -> OutgoingMessage:
     ev, vocabulary = ctx.evaluation, ctx.vocabulary
-    layout = vocabulary.layout("weekly")  # 週次, then the figures week_counts returns, in order
-    this_monday = monday_of(ctx.today)
-    week_start = this_monday - 7
+    week_start = monday_of(ctx.today) - 7
     week = iso_week(week_start)
     received = ev["received"].to_numpy()
     cohort = ev[(received >= week_start) & (received < week_start + 7)]
-    window = ctx.config.review_window_days
+    starts = [week_start - 7 * back for back in range(TREND_WEEKS - 1, -1, -1)]  # 8 weeks to the reviewed one
+    intro = ctx.label("mail", "weekly_intro", center=ctx.center.name, week=week,
+                      start=iso(week_start), end=iso(week_start + 6))
+    subject = ctx.label("subjects", "weekly_review", center=ctx.center.name, week=week)
+    if not ((received >= starts[0]) & (received < week_start + 7)).any():
+        # A new center: no history to review; say so rather than send tables of zeros.
+        blocks: list = [Fields(ctx.label("sections", "no_history"), (
+            (ctx.label("mail", "col_item"), ctx.label("mail", "no_history", center=ctx.center.name,
+                                                      start=iso(starts[0]), end=iso(week_start + 6))),))]
+        doc = _document(ctx, subject, "manager", intro, blocks)
+        return ctx.message("weekly_review", week, "manager", subject, doc)
 
+    layout = vocabulary.layout("weekly")  # 週次, then the figures week_counts returns, in order
+    window = ctx.config.review_window_days
     figures = summaries.week_counts(cohort)
     figure_rows = [(name, _figure(value)) for name, value in zip(layout[1:], figures)]
     figure_rows.append((vocabulary.label("weekly", "never_reviewed", days=window),
                         str(summaries.never_reviewed_count(ev, ctx.today, window))))
-    blocks: list = [Table(f"{ctx.label('sections', 'week_figures')} {week}",
-                          (ctx.label("mail", "col_item"), ctx.label("mail", "col_value")), tuple(figure_rows))]
+    blocks = [Table(f"{ctx.label('sections', 'week_figures')} {week}",
+                    (ctx.label("mail", "col_item"), ctx.label("mail", "col_value")), tuple(figure_rows))]
+    chart, png = _trend_chart(ctx, [ev[(received >= start) & (received < start + 7)] for start in starts],
+                              [iso_week(start) for start in starts], week)
+    blocks.append(chart)
+    blocks.extend(_breakdowns(vocabulary, cohort, layout))
+    lacking = summaries.oldest_first(cohort[cohort["manager_review"] == ""])
+    blocks.append(_section(ctx, ctx.label("sections", "lacking_manager_review"), lacking, vocabulary.main_tab_title,
+                           where=ctx.label("mail", "where_week", start=iso(week_start), end=iso(week_start + 6))))
+    doc = _document(ctx, subject, "manager", intro, blocks)
+    listed = tuple(row.record_id for row in blocks[-1].rows)
+    return ctx.message("weekly_review", week, "manager", subject, doc, listed, (InlineImage(chart.cid, png),))
 
-    # The chart: the 8 complete weeks ending with the reviewed one.
-    starts = [week_start - 7 * back for back in range(TREND_WEEKS - 1, -1, -1)]
-    trend = [summaries.week_counts(ev[(received >= start) & (received < start + 7)]) for start in starts]
-    picked = (0, 1, 4)  # received, finished, escalated to the supervisor (week_counts positions)
-    names = tuple(layout[index + 1] for index in picked)
-    series = [[int(counts[index]) for counts in trend] for index in picked]
-    labels = [iso_week(start).split("-")[1] for start in starts]
-    cid = f"trend.{week}.{hashlib.sha256(ctx.center.name.encode('utf-8')).hexdigest()[:8]}@{ctx.domain}"
-    colors = tuple(hex_color(color) for color in SERIES_COLORS)
-    numbers = Table(ctx.label("sections", "trend"), (layout[0], *names),
-                    tuple((iso_week(start), *(str(values[i]) for values in series)) for i, start in enumerate(starts)),
-                    swatches=colors)
-    blocks.append(Chart(ctx.label("sections", "trend"), cid, ctx.label("mail", "chart_alt"),
-                        tuple(zip(colors, names)), ctx.label("mail", "chart_legend"), numbers))
 
-    compact = (0, 1, 7, 4)  # received, finished, still open, escalated to the supervisor
+# Latin names of the charted series, for a machine without a CJK font (week_counts positions).
+
+
+# Latin names of the charted series, for a machine without a CJK font (week_counts positions).
+_LATIN_SERIES = {0: "Received", 1: "Finished", 4: "Escalated", 7: "Still open"}
+
+
+def _trend_chart(ctx: _Context, weeks: list[pd.DataFrame], week_names: list[str], reviewed: str) -> tuple[Chart, bytes]:
+    """The 8 weeks' chart (received, finished, escalated to the supervisor as bars; still open,
+    the backlog, as a line) and its figures table beneath."""
+    layout = ctx.vocabulary.layout("weekly")
+    trend = [summaries.week_counts(rows) for rows in weeks]
+    bar_positions, line_position = (0, 1, 4), 7
+    values = {index: tuple(int(counts[index]) for counts in trend) for index in (*bar_positions, line_position)}
+    bars = [Series(layout[index + 1], _LATIN_SERIES[index], values[index]) for index in bar_positions]
+    line = Series(layout[line_position + 1], _LATIN_SERIES[line_position], values[line_position])
+    title = ctx.label("sections", "trend")
+    png = trend_chart([name.split("-")[1] for name in week_names], bars, [line])  # titled by the mail
+    cid = f"trend.{reviewed}.{hashlib.sha256(ctx.center.name.encode('utf-8')).hexdigest()[:8]}@{ctx.domain}"
+    numbers = Table(title, (layout[0], *(series.name for series in (*bars, line))),
+                    tuple((name, *(str(series.values[i]) for series in (*bars, line))) for i, name in enumerate(week_names)),
+                    swatches=(*BAR_COLORS[:len(bars)], "#222222"))
+    return Chart(title, cid, ctx.label("mail", "chart_alt"), numbers), png
+
+
+def _breakdowns(vocabulary: Vocabulary, cohort: pd.DataFrame, layout: list[str]) -> list[Table]:
+    """Last week by category and by department: received, finished, still open, escalated."""
+    compact = (0, 1, 7, 4)
+    tables = []
     for title, column, name_of in (
         ("by_category", "category", lambda key: vocabulary.label("categories", key)),
         ("by_department", "department", lambda name: name or vocabulary.label("weekly", "unassigned")),
@@ -444,20 +546,9 @@ def _weekly_review(ctx: _Context) -> OutgoingMessage:
                 counts = summaries.week_counts(members)
                 rows.append((name_of(group), *(_figure(counts[index]) for index in compact)))
         if rows:
-            blocks.append(Table(ctx.label("sections", title),
+            tables.append(Table(vocabulary.label("sections", title),
                                 (vocabulary.label("weekly", column), *(layout[index + 1] for index in compact)), tuple(rows)))
-
-    lacking = summaries.oldest_first(cohort[cohort["manager_review"] == ""])
-    blocks.append(_section(ctx, ctx.label("sections", "lacking_manager_review"), lacking, vocabulary.main_tab_title,
-                           where=ctx.label("mail", "where_week", start=iso(week_start), end=iso(week_start + 6))))
-
-    subject = ctx.label("subjects", "weekly_review", center=ctx.center.name, week=week)
-    intro = ctx.label("mail", "weekly_intro", center=ctx.center.name, week=week,
-                      start=iso(week_start), end=iso(week_start + 6))
-    doc = _document(ctx, subject, "manager", intro, blocks)
-    png = grouped_bar_chart(labels, series)
-    listed = tuple(row.record_id for row in blocks[-1].rows)
-    return ctx.message("weekly_review", week, "manager", subject, doc, listed, (InlineImage(cid, png),))
+    return tables
 
 
 # ----- the quarterly review (SPEC 4.2, 4.3) ---------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from ..vocabulary import Vocabulary
-from ..presentation.chart import SERIES_COLORS, grouped_bar_chart, hex_color
+from ..presentation.chart import BAR_COLORS, LINE_COLOR, Series, trend_chart
 from ..presentation.compose import Chart, Fields, Table
 from .dates import iso
 from .quarterly import (MANAGER_OVERDUE_DAYS, PERCENT, Problem, Quarter, QuarterlyFigures, next_review,
@@ -22,7 +22,8 @@ from .quarterly import (MANAGER_OVERDUE_DAYS, PERCENT, Problem, Quarter, Quarter
 IDS_IN_A_CELL = 100  # a problem's cell lists this many ids, then counts the rest
 # The quarters' chart: received, finished at the front desk, reached the supervisor, still open.
 CHART_FIGURES = ("received", "front_finished", "reached_supervisor", "still_open")
-CHART_COLORS = (*SERIES_COLORS, (204, 121, 167))  # Okabe–Ito reddish purple for the 4th series
+# Latin names for a machine without a CJK font (the picture then stays legible).
+LATIN_NAMES = ("received", "front desk", "to supervisor", "still open")
 
 
 def figures_of(evaluation: pd.DataFrame, today: int, vocabulary: Vocabulary, quarters: int = 4) -> QuarterlyFigures:
@@ -170,13 +171,13 @@ def review_mail(evaluation: pd.DataFrame, today: int, reviewed: Quarter, *, cent
 
     names = tuple(figure_label(key, vocabulary, day_basis) for key in CHART_FIGURES)
     series = [[figures.value(key, quarter) or 0 for quarter in quarters] for key in CHART_FIGURES]
-    colors = tuple(hex_color(color) for color in CHART_COLORS)
+    colors = (*BAR_COLORS[:3], LINE_COLOR)  # three bars, then the backlog as a line
     numbers = Table(word("trend"), (word("item"), *names),
                     tuple((quarter.label, *(str(values[i]) for values in series)) for i, quarter in enumerate(quarters)),
                     swatches=colors)
-    blocks.append(Chart(word("trend"), chart_cid, word("chart_alt"), tuple(zip(colors, names)),
-                        vocabulary.label("mail", "chart_legend"), numbers))
-    png = grouped_bar_chart([quarter.label[2:] for quarter in quarters], series, CHART_COLORS)
+    blocks.append(Chart(word("trend"), chart_cid, word("chart_alt"), numbers))
+    drawn = [Series(name, latin, tuple(values)) for name, latin, values in zip(names, LATIN_NAMES, series)]
+    png = trend_chart([quarter.label for quarter in quarters], drawn[:3], drawn[3:])
 
     subject = word("subject", center=center, quarter=reviewed.label)
     intro = word("intro", center=center, quarter=reviewed.label, start=iso(reviewed.first_day),

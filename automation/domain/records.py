@@ -111,3 +111,6 @@ class CenterResult:
     # looked at the sheet's modification time (rows is the last full read's count).
     idle: bool = False
     full_read_reason: str = ""  # why a cycle read in full (change_policy's words), for the log
+    # A dry run's messages, as they would go out (`run --dry-run --preview DIR` writes them).
+    preview: list[OutgoingMessage] = field(default_factory=list)
+    failure_reasons: list[str] = field(default_factory=list)  # why messages could not be sent, each once

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..config import EscalationConfig, Person
 from ..vocabulary import Vocabulary, normalize_text
-from .dates import EARLIEST_LIKELY, NO_DATE, ParsedDates, iso, is_blank, parse_dates
+from .dates import EARLIEST_LIKELY, NO_DATE, ParsedDates, iso, is_blank, parse_dates, time_of_day_text
 from .daycount import day_counter
 from .privacy import mask_phones_in_text
 
@@ -68,6 +68,8 @@ EVALUATION_COLUMNS = {
     "satisfaction_text": "回訪滿意度 as typed",
     "room": "房號", "owner_name": "業主姓名", "phone": "聯系電話 (unmasked: mask it outside the main tab)",
     "matter": "事由", "department": "責任部門", "result": "處理結果", "recorded_by": "接待人",
+    "handling": "處理情況 (what was done so far: an alert carries it)",
+    "received_time": "接待日期's time of day as HH:MM, or '' (open rows only: what an alert shows)",
     "supervisor_review": "主管審核", "manager_review": "經理審核",
     "unresolvable_reason": "無法處理原因",
 }
@@ -503,6 +505,8 @@ def _evaluation_frame(cells: _Cells, words: _Words, timing: _Timing, closing: _C
         "missing_required": closing.missing_required,
         "manager_from": _manager_from(words, timing, closing),
         "satisfaction_text": cells.texts["satisfaction"],
+        # Open rows only (the few an alert or digest shows): years of history cost nothing more.
+        "received_time": _times_of_day(cells.frame["received_at"], ~closing.closed),
     }
     index = cells.frame.index
     columns = {}
@@ -523,6 +527,13 @@ def _manager_from(words: _Words, timing: _Timing, closing: _Closing) -> np.ndarr
         since[at_manager] = timing.counter.last_day_within(
             timing.received_day[at_manager], words.to_manager[at_manager]) + 1
     return since
+
+
+def _times_of_day(cells: pd.Series, wanted: np.ndarray) -> np.ndarray:
+    times = np.full(len(cells), "", dtype=object)
+    if wanted.any():
+        times[wanted] = [time_of_day_text(value) for value in cells.to_numpy()[wanted].tolist()]
+    return times
 
 
 def _is_none(values: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SheetUnusableError
-from ..vocabulary import Vocabulary
+from ..vocabulary import Vocabulary, normalize_text
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,7 @@ class MainTable:
     frame: pd.DataFrame  # one column per key (None where the sheet lacks it), index = sheet row
     positions: dict[str, int]  # key → 0-based column position on the sheet
     width: int  # number of header cells (the right end worker columns are added after)
+    headers: tuple[str, ...] = ()  # the header row's texts, trimmed
 
 
 def build_main_table(header: list[object], rows: list[list[object]], vocabulary: Vocabulary,
@@ -48,4 +49,4 @@ def build_main_table(header: list[object], rows: list[list[object]], vocabulary:
             values[:] = by_position[position]
         data[column.key] = pd.Series(values, index=index, dtype=object, copy=False)
     frame = pd.DataFrame(data, index=index)
-    return MainTable(frame, positions, width)
+    return MainTable(frame, positions, width, tuple(normalize_text(cell) for cell in header))

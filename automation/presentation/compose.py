@@ -5,18 +5,19 @@ rows, small `Table`s of figures, a `Chart` image — and a footer. The same docu
 both parts of the mail, so the two always say the same thing. Every piece of text is escaped
 here, once, when it becomes HTML: callers pass plain strings, staff text included.
 
-Phone-friendly means: one column of content at most 640px wide; receptions in four columns whose
-cells wrap, each reception a few short lines rather than one wide row; figures in tables of at
-most five narrow columns.
+Phone-friendly means: one column of content at most 640px wide; on a wide screen receptions are
+table rows (id, status, 事由, room and owner, due date); below 480px a media query turns each row
+into a card in the same order (id and status, then 事由 in full, then room, owner, due date, days
+open); ids, dates, phones and numbers never break across lines. Clients that drop `<style>` show
+the plain table, which still reads in that order. The digest's action section comes first, so a
+phone's first screen shows what to do today.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass, replace
-
-# How much of a long 事由 a list of receptions shows; an alert about one row shows all of it.
-DIGEST_MATTER_CHARS = 120
 
 # One style sheet in <head> rather than styles on every cell: per-cell styles would triple the
 # size of a big digest (seven full sections, 350 rows, is about 120 KB of HTML this way; Gmail
@@ -28,27 +29,41 @@ font-family:-apple-system,'PingFang TC','PingFang SC','Microsoft JhengHei','Micr
 .page{max-width:640px;margin:0 auto}
 h1{font-size:18px;margin:0 0 12px 0}
 h2{font-size:16px;margin:20px 0 6px 0;padding-bottom:4px;border-bottom:2px solid #ccc}
+h3{font-size:15px;margin:14px 0 4px 0}
+.action{border:2px solid #b00020;border-radius:6px;padding:4px 10px 8px 10px;margin:12px 0}
+.action h2{color:#b00020;border-bottom-color:#f0c0c0;margin-top:6px}
 table{width:100%;border-collapse:collapse;font-size:14px}
 th{padding:6px 4px;border-bottom:2px solid #999;text-align:left;font-size:13px;color:#555;font-weight:normal}
-td{padding:6px 4px;border-bottom:1px solid #e3e3e3;vertical-align:top;text-align:left;word-break:break-all}
+td{padding:6px 4px;border-bottom:1px solid #e3e3e3;vertical-align:top;text-align:left;overflow-wrap:break-word}
+td.num{text-align:right;white-space:nowrap}
+th.num{text-align:right}
+table.rows{table-layout:fixed}
+.rid{width:8.5em}
+.st{width:6em}
+.who{width:7.5em}
+.due{width:8.5em}
 .muted,.count{color:#666;font-size:13px}
 .count{font-weight:normal}
 .extra{color:#b00020;font-size:13px}
-.name{width:30%;color:#555}
-.key{display:inline-block;width:10px;height:10px;margin:0 3px 0 6px;vertical-align:middle}
+.name{width:30%;min-width:7em;color:#555}
 .nb{white-space:nowrap;word-break:keep-all}
 .footer{margin-top:24px;border-top:1px solid #e3e3e3;padding-top:8px}
+.chart{display:block;width:100%;max-width:480px;height:auto;border:0}
+@media (max-width:480px){
+body{padding:8px}
+table.rows,table.rows tbody,table.rows tr,table.rows td{display:block;width:auto}
+table.rows thead{display:none}
+table.rows tr{border:1px solid #ddd;border-radius:6px;padding:6px 8px;margin:0 0 8px 0}
+table.rows td{border:0;padding:1px 0}
+table.rows td.rid,table.rows td.st,table.rows td.who,table.rows td.due{display:inline-block;margin-right:10px}
+table.rows td.mat{font-size:15px}
+}
 """
 
 
 def one_line(text: str) -> str:
     """Staff text on one line: runs of spaces and line breaks become one space."""
     return " ".join(str(text or "").split())
-
-
-def shorten(text: str, limit: int) -> str:
-    text = one_line(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -79,7 +94,18 @@ class Section:
     total: int
     more: str = ""
     note: str = ""
-    headers: tuple[str, str, str, str] = ("", "", "", "")
+    headers: tuple[str, ...] = ("", "", "", "", "")  # id / date, status, 事由, room / owner, due / days
+    level: int = 2  # 3: a group inside an `Action` block
+
+
+@dataclass(frozen=True)
+class Action:
+    """What needs doing today, first in a digest: a framed block of `Section`s (level 3)."""
+
+    title: str
+    intro: str
+    groups: tuple[Section, ...]
+    total: int
 
 
 @dataclass(frozen=True)
@@ -91,6 +117,7 @@ class Table:
     rows: tuple[tuple[str, ...], ...]
     swatches: tuple[str, ...] = ()  # a colour box before header cell i+1 (the chart's legend)
     note: str = ""
+    text_from: int | None = None  # columns from here on hold text that wraps; before, figures kept whole
 
 
 @dataclass(frozen=True)
@@ -98,8 +125,6 @@ class Chart:
     title: str
     cid: str
     alt: str
-    legend: tuple[tuple[str, str], ...]  # (colour "#rrggbb", series name)
-    legend_label: str = ""
     numbers: Table | None = None  # the figures drawn, shown beneath (and alone in plain text)
 
 
@@ -118,22 +143,38 @@ class Document:
     greeting: str
     intro: str
     blocks: tuple = ()
-    overview: tuple[str, ...] = ()  # one short line per section, shown first
+    overview: tuple[str, ...] = ()  # one short line per section, first (after an Action block)
     overview_title: str = ""
     none_text: str = ""
     count_label: str = "{count}"
     footer: str = ""
 
 
+ROW_COLUMNS = ("rid", "st", "mat", "who", "due")  # a reception's cells, in a phone card's reading order
+
+
+class Overview:
+    """Where the document's overview goes: after a leading `Action` block, else first."""
+
+
+def _with_overview(doc: Document) -> list:
+    blocks = list(doc.blocks)
+    if doc.overview:
+        at = 1 if blocks and isinstance(blocks[0], Action) else 0
+        blocks.insert(at, Overview())
+    return blocks
+
+
 # ----- plain text ---------------------------------------------------------------------------
 
 def render_text(doc: Document) -> str:
     lines = [doc.greeting, "", doc.intro, ""]
-    if doc.overview:
-        lines.append(f"【{doc.overview_title}】")
-        lines.extend(f"・{item}" for item in doc.overview)
-        lines.append("")
-    for block in doc.blocks:
+    for block in _with_overview(doc):
+        if isinstance(block, Overview):
+            lines.append(f"【{doc.overview_title}】")
+            lines.extend(f"・{item}" for item in doc.overview)
+            lines.append("")
+            continue
         block_lines = _text_block(block, doc)
         if block_lines:
             lines.extend(block_lines)
@@ -144,9 +185,17 @@ def render_text(doc: Document) -> str:
 
 
 def _text_block(block, doc: Document) -> list[str]:
+    if isinstance(block, Action):
+        out = [f"【{block.title}】{doc.count_label.format(count=block.total)}", block.intro]
+        if not block.groups:
+            out.append(doc.none_text)
+        for group in block.groups:
+            out.extend(_text_block(group, doc))
+        return out
     if isinstance(block, Section):
-        out = [f"【{block.title}】{doc.count_label.format(count=block.total)}"]
-        if not block.rows:
+        mark = "【{}】" if block.level == 2 else "〔{}〕"
+        out = [mark.format(block.title) + doc.count_label.format(count=block.total)]
+        if not block.total:
             out.append(doc.none_text)
         for row in block.rows:
             out.extend(_text_row(row))
@@ -174,7 +223,7 @@ def _text_block(block, doc: Document) -> list[str]:
 
 def _text_row(row: RowView) -> list[str]:
     head = "  ".join(part for part in (row.record_id, row.received, row.room, row.category, row.status, row.days_open) if part)
-    out = [f"・{head}", f"  {shorten(row.matter, DIGEST_MATTER_CHARS)}"]
+    out = [f"・{head}", f"  {one_line(row.matter)}"]
     who = " ".join(part for part in (one_line(row.owner_name), row.phone) if part)
     details = " · ".join(part for part in (who, one_line(row.department), row.due) if part)
     if details:
@@ -201,33 +250,54 @@ def render_html(doc: Document) -> str:
         f"<p>{_e(doc.greeting)}</p>",
         f"<p>{_e(doc.intro)}</p>",
     ]
-    if doc.overview:
-        parts.append(_h2(doc.overview_title))
-        parts.append("<ul>" + "".join(f"<li>{_e(item)}</li>" for item in doc.overview) + "</ul>")
-    for block in doc.blocks:
-        parts.append(_html_block(block, doc))
+    for block in _with_overview(doc):
+        if isinstance(block, Overview):
+            parts.append(_h2(doc.overview_title))
+            parts.append("<ul>" + "".join(f"<li>{_e(item)}</li>" for item in doc.overview) + "</ul>")
+        else:
+            parts.append(_html_block(block, doc))
     parts.append(f'<p class="muted footer">{_e(doc.footer)}</p>')
     parts.append("</div></body></html>")
     return "\n".join(parts) + "\n"
 
 
-def _h2(text: str, suffix: str = "") -> str:
+def _h2(text: str, suffix: str = "", level: int = 2) -> str:
     tail = f' <span class="count">{_e(suffix)}</span>' if suffix else ""
-    return f"<h2>{_e(text)}{tail}</h2>"
+    return f"<h{level}>{_e(text)}{tail}</h{level}>"
 
 
-def _table(header_cells: list[str], body_rows: list[str]) -> str:
-    head = "".join(f"<th>{cell}</th>" for cell in header_cells)
-    return ('<table role="presentation" cellpadding="0" cellspacing="0">'
-            f"<tr>{head}</tr>" + "\n".join(body_rows) + "</table>")
+def _table(header_cells: list[str], body_rows: list[str], css_class: str = "", numbers: range = range(0),
+           column_classes: tuple[str, ...] = ()) -> str:
+    """A table; header cells at positions in `numbers` stand over figures (right-aligned);
+    `column_classes` name the columns (their widths, in a fixed layout)."""
+    def th(position: int, cell: str) -> str:
+        if position in numbers:
+            return f'<th class="num">{cell}</th>'
+        if position < len(column_classes):
+            return f'<th class="{column_classes[position]}">{cell}</th>'
+        return f"<th>{cell}</th>"
+
+    head = "".join(th(position, cell) for position, cell in enumerate(header_cells))
+    attribute = f' class="{css_class}"' if css_class else ""
+    return (f'<table{attribute} role="presentation" cellpadding="0" cellspacing="0">'
+            f"<thead><tr>{head}</tr></thead><tbody>" + "\n".join(body_rows) + "</tbody></table>")
 
 
 def _html_block(block, doc: Document) -> str:
+    if isinstance(block, Action):
+        out = ['<div class="action">', _h2(block.title, doc.count_label.format(count=block.total)),
+               f"<p>{_e(block.intro)}</p>"]
+        if not block.groups:
+            out.append(f'<p class="muted">{_e(doc.none_text)}</p>')
+        out.extend(_html_block(group, doc) for group in block.groups)
+        out.append("</div>")
+        return "\n".join(out)
     if isinstance(block, Section):
-        out = [_h2(block.title, doc.count_label.format(count=block.total))]
+        out = [_h2(block.title, doc.count_label.format(count=block.total), block.level)]
         if block.rows:
-            out.append(_table([_e(h) for h in block.headers], [_html_row(row) for row in block.rows]))
-        else:
+            out.append(_table([_e(h) for h in block.headers], [_html_row(row) for row in block.rows], "rows",
+                              column_classes=ROW_COLUMNS))
+        elif not block.total:
             out.append(f'<p class="muted">{_e(doc.none_text)}</p>')
         if block.more:
             out.append(f'<p class="muted">{_e(block.more)}</p>')
@@ -239,24 +309,25 @@ def _html_block(block, doc: Document) -> str:
         for position, cell in enumerate(block.header):
             swatch = _swatch(block.swatches[position - 1]) if 0 < position <= len(block.swatches) else ""
             header.append(swatch + _e(cell))
-        rows = ["<tr>" + "".join(f"<td>{_e(cell)}</td>" for cell in row) + "</tr>" for row in block.rows]
+        text_from = block.text_from if block.text_from is not None else len(block.header)
+        rows = ["<tr>" + "".join(_figure_cell(position, cell, text_from) for position, cell in enumerate(row)) + "</tr>"
+                for row in block.rows]
         out = [_h2(block.title)] if block.title else []
-        out.append(_table(header, rows))
+        out.append(_table(header, rows, "figures", numbers=range(1, text_from)))
         if block.note:
             out.append(f'<p class="muted">{_e(block.note)}</p>')
         return "\n".join(out)
     if isinstance(block, Chart):
-        legend = " ".join(f"{_swatch(color)}{_e(name)}" for color, name in block.legend)
+        # The legend is inside the picture; the table beneath gives the exact figures.
         return "\n".join((
             _h2(block.title),
-            f'<img src="cid:{_e(block.cid)}" alt="{_e(block.alt)}" width="640" '
-            'style="display:block;width:100%;max-width:640px;height:auto;border:0">',
-            f'<p class="muted">{_e(block.legend_label)}{legend}</p>',
+            f'<img class="chart" src="cid:{_e(block.cid)}" alt="{_e(block.alt)}" width="480" '
+            'style="display:block;width:100%;max-width:480px;height:auto;border:0">',
             # Under its chart the table needs no heading of its own.
             _html_block(replace(block.numbers, title=""), doc) if block.numbers else "",
         ))
     if isinstance(block, Fields):
-        rows = [f'<tr><th class="name">{_e(name)}</th><td>{_e(value)}</td></tr>' for name, value in block.pairs]
+        rows = [f'<tr><th class="name">{_e(name)}</th><td>{_field_value(value)}</td></tr>' for name, value in block.pairs]
         return "\n".join((_h2(block.title), '<table role="presentation" cellpadding="0" cellspacing="0">'
                           + "".join(rows) + "</table>"))
     raise TypeError(type(block))
@@ -268,19 +339,39 @@ def _swatch(color: str) -> str:
             f'background:{_e(color)}"></span>')
 
 
+def _figure_cell(position: int, cell: str, text_from: int) -> str:
+    """The first column names the row; then figures (numbers, ids, "—") kept on one line, right
+    aligned; from `text_from` on, text that wraps."""
+    if position == 0:
+        return f'<td class="name">{_e(cell)}</td>'
+    if position >= text_from:
+        return f"<td>{_e(cell)}</td>"
+    return f'<td class="num"><span class="nb">{_e(cell)}</span></td>'
+
+
+_TOKEN = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,23}")  # an id, a date and time, a masked phone, a number
+
+
+def _field_value(value: str) -> str:
+    return _nb(value) if _TOKEN.fullmatch(one_line(value)) else _e(value)
+
+
+def _nb(text: str) -> str:
+    return f'<span class="nb">{_e(text)}</span>' if text else ""
+
+
 def _html_row(row: RowView) -> str:
-    # Ids, dates and phones never break mid-word: a manager reads them on a phone.
-    record = f'<b class="nb">{_e(row.record_id)}</b><br><span class="nb">{_e(row.received)}</span>'
-    phone = f'<span class="nb">{_e(row.phone)}</span>' if row.phone else ""
-    who = " ".join(part for part in (_e(row.owner_name), phone) if part)
-    owner = "<br>".join(part for part in (_e(row.room), who) if part)
-    matter_lines = [_e(shorten(row.matter, DIGEST_MATTER_CHARS))]
+    """Five cells in the order a phone's card reads them: id (and date), status, 事由 in full
+    (with category, department and what this section adds), room and owner, due date and days
+    open. Ids, dates, phones and day counts never break mid-word."""
+    record = f'<b class="nb">{_e(row.record_id)}</b> {_nb(row.received)}'
+    matter_lines = [_e(row.matter)]
     small = " · ".join(part for part in (_e(row.category), _e(row.department)) if part)
     if small:
         matter_lines.append(f'<span class="muted">{small}</span>')
     if row.extra:
         matter_lines.append(f'<span class="extra">{_e(row.extra)}</span>')
-    status_lines = [part for part in (_e(row.status), _e(row.due), _e(row.days_open)) if part]
-    status_lines = [f'<span class="nb">{part}</span>' if part == _e(row.due) else part for part in status_lines]
-    cells = (record, owner, "<br>".join(matter_lines), "<br>".join(status_lines))
-    return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
+    who = " ".join(part for part in (_nb(row.room), _nb(one_line(row.owner_name)), _nb(row.phone)) if part)
+    due = " ".join(part for part in (_nb(row.due), _nb(row.days_open)) if part)
+    cells = (record, f'<span class="nb">{_e(row.status)}</span>', "<br>".join(matter_lines), who, due)
+    return "<tr>" + "".join(f'<td class="{name}">{cell}</td>' for name, cell in zip(ROW_COLUMNS, cells)) + "</tr>"

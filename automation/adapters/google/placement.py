@@ -169,6 +169,7 @@ def place_cells(plan: WritePlan, state: ReadState, read_positions: dict[str, int
             skipped += 1
             continue
         cells[(row, column)] = write.value
+    # A new worker header, or one respelled in place (language switched: SPEC 5.1).
     headers = {column: text for key, (column, text) in new_header_keys.items()
-               if key not in fresh.positions and fresh.header_unchanged}
+               if fresh.header_unchanged and (key not in fresh.positions or fresh.positions[key] + 1 == column)}
     return cells, headers, skipped

@@ -139,6 +139,8 @@ def _generated_tab_requests(plan: InitPlan, layout: Layout, sheet: SheetLayout, 
     tabs = {title: sheet.tabs[title].sheet_id for title in layout.tabs if title in sheet.tabs}
     for old_title, title in plan.renames:
         requests.append(batch.rename_sheet(sheet.tabs[old_title].sheet_id, title))
+        # Its header row too, in the new language (the event log is kept, not rewritten).
+        requests.append(batch.header_cells(sheet.tabs[old_title].sheet_id, 0, layout.tabs[title]))
         tabs[title] = sheet.tabs[old_title].sheet_id
     for title, header in plan.new_tabs:
         sheet_id = sheet.new_sheet_id(work.sheet_ids)
