@@ -113,3 +113,13 @@ def test_log_times_read_back_as_text_date_cells_or_spreadsheet_serials():
     assert messages.log_time_text(serial) == "2026-03-09 08:30:00"
     assert messages.log_time_text(dt.datetime(2026, 3, 9, 8, 30, 1)) == "2026-03-09 08:30:01"
     assert messages.log_time_text(" 2026-03-09 08:30:02 ") == "2026-03-09 08:30:02"
+
+
+def test_ids_dates_and_phones_in_running_text_of_a_table_never_break():
+    """A quarterly problem lists its ids in one text cell: each id stays whole on a phone."""
+    table = compose.Table("問題", ("問題", "說明", "記錄編號"),
+                          (("房號 2-1-0707 多次接待", "2026-04-01 起 3 次", "R20260401-001、R20260402-003 <b>"),),
+                          text_from=1)
+    page = compose.render_html(compose.Document("zh-Hant", "[中心] 季度復審", "您好：", "說明", (table,)))
+    assert '<span class="nb">R20260401-001</span>、<span class="nb">R20260402-003</span> &lt;b&gt;' in page
+    assert '<span class="nb">2026-04-01</span> 起' in page

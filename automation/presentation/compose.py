@@ -343,10 +343,19 @@ def _figure_cell(position: int, cell: str, text_from: int) -> str:
     """The first column names the row; then figures (numbers, ids, "—") kept on one line, right
     aligned; from `text_from` on, text that wraps."""
     if position == 0:
-        return f'<td class="name">{_e(cell)}</td>'
+        return f'<td class="name">{_text_keeping_tokens(cell)}</td>'
     if position >= text_from:
-        return f"<td>{_e(cell)}</td>"
+        return f"<td>{_text_keeping_tokens(cell)}</td>"
     return f'<td class="num"><span class="nb">{_e(cell)}</span></td>'
+
+
+# Inside running text (a problem's list of ids), ids, dates and masked phones still never break.
+_WHOLE_TOKENS = re.compile(r"R\d{8}-\d{3,}|\d{4}-\d{2}-\d{2}(?: \d{2}:\d{2})?|\d{3}\*{4}\d{4}")
+
+
+def _text_keeping_tokens(text: str) -> str:
+    # The tokens hold no character that escaping changes, so they are found in the escaped text.
+    return _WHOLE_TOKENS.sub(lambda match: f'<span class="nb">{match.group(0)}</span>', _e(text))
 
 
 _TOKEN = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,23}")  # an id, a date and time, a masked phone, a number
