@@ -102,20 +102,29 @@ class StateStore:
             self._write(state)
 
     def _write(self, state: CenterState) -> None:
-        target = self.path_for(state.center)
-        temp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            temp.write_text(json.dumps(asdict(state), ensure_ascii=False, indent=1), encoding="utf-8")
-            os.replace(temp, target)
-        except OSError as error:
-            try:
-                temp.unlink()
-            except OSError:
-                pass
+        error = replace_file_text(self.path_for(state.center), json.dumps(asdict(state), ensure_ascii=False, indent=1))
+        if error is not None:
             if not self._warned:
                 self._warned = True
                 event_record(log, logging.WARNING, "state_unwritable",
                              f"無法寫入監控狀態文件夾 {self.directory}（{error.strerror or type(error).__name__}）；"
                              f"運行不受影響，但 status 看不到最近的運行。請檢查 state_dir 設定和權限",
                              state_dir=str(self.directory))
+
+
+def replace_file_text(target: Path, text: str) -> OSError | None:
+    """Write `text` aside and rename it over `target` (readers see the old or the new file, never
+    half of one); the OSError when that failed, with nothing left behind. Threads and processes
+    each write their own temporary file."""
+    temp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp.write_text(text, encoding="utf-8")
+        os.replace(temp, target)
+    except OSError as error:
+        try:
+            temp.unlink()
+        except OSError:
+            pass
+        return error
+    return None

@@ -17,7 +17,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ from ..config import CenterConfig, Config
 from ..domain import change_policy
 from ..domain.change_policy import FullRead
 from ..logs import event_record
-from ..monitor_state import state_file_name
+from ..monitor_state import replace_file_text, state_file_name
 
 log = logging.getLogger("automation.changes")
 
@@ -116,18 +115,9 @@ class ChangeTracker:
         return FullRead.from_json(data.get("full_read"))
 
     def _write(self, center: str, record: FullRead) -> None:
-        target = self.path_for(center)
-        temp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            temp.write_text(json.dumps({"center": center, "full_read": record.as_json()}, ensure_ascii=False),
-                            encoding="utf-8")
-            os.replace(temp, target)
-        except OSError as error:
-            try:
-                temp.unlink()
-            except OSError:
-                pass
+        error = replace_file_text(self.path_for(center),
+                                  json.dumps({"center": center, "full_read": record.as_json()}, ensure_ascii=False))
+        if error is not None:
             if not self._warned_unwritable:
                 self._warned_unwritable = True
                 event_record(log, logging.WARNING, "change_state_unwritable",
