@@ -14,15 +14,16 @@ from google.oauth2 import service_account
 
 
 def test_openpyxl_keeps_a_sheets_cells_in_a_dict_by_row_and_column():
-    """workbook.py reads a sheet from `Worksheet._cells` in one pass: the public `iter_rows`
-    creates an empty cell for every gap, which the next save writes."""
+    """workbook.py looks cells up in `Worksheet._cells` (init's last used column, a protected
+    tab's locked cells): the public `iter_rows` creates an empty cell for every gap, which the
+    next save writes."""
     sheet = openpyxl.Workbook().active
     sheet.cell(row=3, column=2, value="x")
-    assert isinstance(sheet._cells, dict), "openpyxl changed Worksheet._cells: rewrite workbook._sheet_values"
+    assert isinstance(sheet._cells, dict), "openpyxl changed Worksheet._cells: rewrite workbook._last_used_column and _blocked_in_book"
     assert list(sheet._cells) == [(3, 2)] and sheet._cells[(3, 2)].value == "x", \
-        "openpyxl changed Worksheet._cells keys: rewrite workbook._sheet_values and _last_used_column"
+        "openpyxl changed Worksheet._cells keys: rewrite workbook._last_used_column and _blocked_in_book"
     list(sheet.iter_rows(values_only=True))
-    assert len(sheet._cells) > 1, "iter_rows no longer fills gaps: workbook._sheet_values could use it instead"
+    assert len(sheet._cells) > 1, "iter_rows no longer fills gaps: workbook._last_used_column could use it instead"
 
 
 def test_openpyxl_lists_a_sheets_pictures_and_gives_their_bytes_only_privately():

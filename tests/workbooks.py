@@ -19,6 +19,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from automation import cli
+from automation.adapters import workbook_read
 from automation.vocabulary import Vocabulary
 
 HANT = Vocabulary("zh-Hant")
@@ -367,8 +368,8 @@ def _sheet_part(parts: dict[str, bytes], title: str) -> str:
     return target if target.startswith("xl/") else "xl/" + target
 
 
-def count_workbook_parses(monkeypatch) -> list[int]:
-    """Counts the times any code opens a workbook with openpyxl (observed, not replaced)."""
+def count_openpyxl_loads(monkeypatch) -> list[int]:
+    """Counts the times any code loads a workbook with openpyxl (observed, not replaced)."""
     calls: list[int] = []
     real = openpyxl.load_workbook
 
@@ -377,4 +378,18 @@ def count_workbook_parses(monkeypatch) -> list[int]:
         return real(*args, **kwargs)
 
     monkeypatch.setattr(openpyxl, "load_workbook", counting)
+    return calls
+
+
+def count_workbook_parses(monkeypatch) -> list[int]:
+    """Counts the times any code parses a workbook: loads it with openpyxl or opens it for its
+    values (observed, not replaced)."""
+    calls = count_openpyxl_loads(monkeypatch)
+    real = workbook_read.WorkbookValues.__init__
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(workbook_read.WorkbookValues, "__init__", counting)
     return calls

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import openpyxl
-from openpyxl.cell.rich_text import CellRichText
 from openpyxl.styles import Font
 from openpyxl.utils import column_index_from_string, get_column_letter
 from openpyxl.utils.cell import coordinate_from_string
@@ -31,6 +30,7 @@ from . import workbook_file
 from .file_stamp import file_stamp
 from .ports import SheetBackend, TabNames
 from .workbook_file import MIB, FileIdentity, PackageFacts
+from .workbook_read import SheetRead, WorkbookValues
 from .workbook_tabs import add_overdue_rule, format_log, set_plain, write_tab
 
 DEFAULT_MAX_BYTES = 500 * MIB
@@ -65,12 +65,15 @@ class WorkbookBackend(SheetBackend):
         # Runs at the last instant before the written file is swapped in (a seam for tests that
         # land a staff save exactly there).
         self.before_replace: Callable[[], None] | None = None
-        self._book = None
-        self._stamp: FileIdentity | None = None
+        self._stamp: FileIdentity | None = None  # the file as last read or written by us
+        self._file_bytes: bytes | None = None  # its bytes as read: what a write loads openpyxl from
         self._facts = PackageFacts()
-        # The workbook in memory is the file as it is on disk (loaded or saved by us, and the file's
-        # stamp unchanged since): `serve`'s next cycle need not parse the file again.
-        self._book_is_file = False
+        self._main: SheetRead | None = None  # the main tab as read (what blocked_rows needs)
+        self._generated: tuple[str, ...] = ()  # generated tab titles (renamed from the other spelling on load)
+        # The openpyxl workbook, loaded only when a cycle writes, and the file it is (None: changed
+        # in memory since): `serve`'s next writing cycle need not load the file again.
+        self._book = None
+        self._book_stamp: FileIdentity | None = None
 
     def describe(self) -> str:
         return f"本地工作簿 {self.path}"
@@ -84,9 +87,6 @@ class WorkbookBackend(SheetBackend):
                 f"請關閉後再運行，本次未寫入任何內容"
             )
 
-    def _file_stamp(self) -> FileIdentity:
-        return FileIdentity.of(self.path)
-
     def ensure_writable(self) -> None:
         self._check_not_locked()
 
@@ -94,83 +94,86 @@ class WorkbookBackend(SheetBackend):
         """SPEC 7: one `stat`, the workbook not opened (adapters/file_stamp.py)."""
         return file_stamp(self.path)
 
-    def _load(self, for_writing: bool = True):
-        # Reading a workbook open in an office program is harmless and lets a cycle still send
-        # its 緊急 alerts (SPEC 4.2); only writing it is refused.
-        if for_writing:
-            self._check_not_locked()
+    def _unreadable(self, error: Exception) -> SheetUnusableError:
+        return SheetUnusableError(
+            f"服務中心「{self.center}」：無法讀取工作簿 {self.path}（{type(error).__name__}）；"
+            f"請確認它是有效的 .xlsx 檔案"
+        )
+
+    def _read_package(self) -> WorkbookValues:
+        """The file's bytes, checked before anything parses them (SPEC 6: a zip declaring more
+        than max_workbook_mb is refused, exit 3), opened for their values. Reading a workbook
+        open in an office program is harmless and lets a cycle still send its 緊急 alerts
+        (SPEC 4.2); only writing it is refused."""
         if not self.path.exists():
             raise SheetUnusableError(
                 f"服務中心「{self.center}」：找不到工作簿 {self.path}；請檢查 path 設定，或運行 init 建立"
             )
         try:
-            self._stamp = self._file_stamp()
-            # Before parsing: a zip declaring more than max_workbook_mb is refused (exit 3).
-            self._facts = workbook_file.inspect_package(self.path, self.center, self.max_bytes, _pictures_supported())
-            # rich_text: a staff cell with mixed formatting (a word in red bold) keeps it when the
-            # workbook is saved; without it openpyxl flattens such cells to plain text.
-            # keep_vba: an .xlsm keeps its macro project and its macro-enabled content type.
-            book = openpyxl.load_workbook(self.path, rich_text=True, keep_vba=self._facts.has_macros)
-            workbook_file.rebuild_extension_validations(book, self._facts.extension_validations)
-            self._book = book
-            self._book_is_file = True
-        # Whatever a damaged or foreign file makes openpyxl raise (BadZipFile, KeyError for a
-        # missing part, an XML ParseError, InvalidFileException for an .xls …), the file is
-        # unusable: exit 3 naming it, never an internal error.
+            self._file_bytes, self._stamp = workbook_file.read_identified(self.path)
+            self._facts = workbook_file.inspect_package(self.path, self.center, self.max_bytes, _pictures_supported(),
+                                                        data=self._file_bytes)
+            return WorkbookValues(self._file_bytes)
+        # Whatever a damaged or foreign file makes the reader raise (a zip or XML error, an .xls
+        # …), the file is unusable: exit 3 naming it, never an internal error.
         except AutomationError:
             raise
         except Exception as error:
-            raise SheetUnusableError(
-                f"服務中心「{self.center}」：無法讀取工作簿 {self.path}（{type(error).__name__}）；"
-                f"請確認它是有效的 .xlsx 檔案"
-            ) from None
-        return self._book
-
-    def _current_book(self):
-        """The workbook as the file holds it now: the one in memory when the file has not changed
-        since we loaded or saved it (parsing a 100,000-row workbook takes openpyxl half a minute),
-        else loaded afresh."""
-        if self._book is not None and self._book_is_file and self.path.exists():
-            try:
-                unchanged = self._file_stamp() == self._stamp
-            except OSError:
-                unchanged = False
-            if unchanged:
-                return self._book
-        return self._load(for_writing=False)
+            raise self._unreadable(error) from None
 
     def read(self, names: TabNames) -> Snapshot:
-        book = self._current_book()
-        _adopt_other_spellings(book, (*names.summaries, names.log))
-        main = next((title for title in names.main if title in book.sheetnames), None)
+        values = self._read_package()
+        main = next((title for title in names.main if title in values.titles), None)
         if main is None:
             raise SheetUnusableError(
                 f"服務中心「{self.center}」：工作簿 {self.path.name} 沒有分頁「{names.main[0]}」；"
                 f"請將記錄分頁命名為「{names.main[0]}」，本次未寫入任何內容"
             )
-        values = _sheet_values(book[main])
-        header = values[0] if values else []
-        width = max((len(r) for r in values), default=0)
-        rows = [row + [None] * (width - len(row)) for row in values[1:]]
-        while rows and all(v is None for v in rows[-1]):
-            rows.pop()
+        # A generated tab kept under the other language's spelling is read as the configured
+        # one; the rename reaches the file with the next write (_adopt_other_spellings).
+        self._generated = (*names.summaries, names.log)
+        spelled = {title: title if title in values.titles else other_spelling(title, values.titles)
+                   for title in self._generated}
+        try:
+            found = values.read([main, *(title for title in spelled.values() if title)])
+        except Exception as error:
+            raise self._unreadable(error) from None
+        self._main = found[main]
+        header, rows = _header_and_rows(self._main.rows)
         tabs = {}
         for title in names.summaries:
             # A tab without the worker's filter was written before tabs were formatted: left
             # out, it is rewritten, formats and all.
-            if title in book.sheetnames and book[title].auto_filter.ref:
-                tabs[title] = _sheet_values(book[title])
-        log_rows = []
-        if names.log in book.sheetnames:
-            log_rows = _sheet_values(book[names.log], min_row=2)
-        return Snapshot(main_tab=main, header=list(header), rows=rows, tabs=tabs, log_rows=log_rows)
+            tab = found.get(spelled[title])
+            if tab is not None and tab.filtered:
+                tabs[title] = tab.rows
+        log = found.get(spelled[names.log])
+        log_rows = log.rows[1:] if log is not None else []
+        return Snapshot(main_tab=main, header=header, rows=rows, tabs=tabs, log_rows=log_rows)
+
+    def _book_to_write(self):
+        """The openpyxl workbook of the file as read: loaded now, when a cycle first writes (the
+        one in memory when it is still that file), from the very bytes the cycle read."""
+        if self._file_bytes is None and self._book is None:
+            raise RuntimeError("read() must come before write()")
+        if self._book is None or self._book_stamp != self._stamp:
+            self._book = None
+            try:
+                # rich_text: a staff cell with mixed formatting (a word in red bold) keeps it when
+                # the workbook is saved; without it openpyxl flattens such cells to plain text.
+                # keep_vba: an .xlsm keeps its macro project and its macro-enabled content type.
+                book = openpyxl.load_workbook(io.BytesIO(self._file_bytes), rich_text=True, keep_vba=self._facts.has_macros)
+                workbook_file.rebuild_extension_validations(book, self._facts.extension_validations)
+            except Exception as error:
+                raise self._unreadable(error) from None
+            _adopt_other_spellings(book, self._generated)
+            self._book = book
+        self._book_stamp = None  # about to change in memory
+        return self._book
 
     # --- writing -----------------------------------------------------------------------------
     def write(self, plan: WritePlan) -> None:
-        book = self._book
-        if book is None:
-            raise RuntimeError("read() must come before write()")
-        self._book_is_file = False
+        book = self._book_to_write()
         sheet = book[plan.main_tab]
         bold = Font(bold=True)
         for column, header in plan.new_headers:
@@ -188,9 +191,9 @@ class WorkbookBackend(SheetBackend):
     def append_log(self, title: str, header: list[str], rows: list[list[Any]]) -> None:
         if not rows:
             return
-        self._book_is_file = False
-        _append_rows(self._book, title, header, rows)
-        self._save(self._book)
+        book = self._book_to_write()
+        _append_rows(book, title, header, rows)
+        self._save(book)
 
     def _save(self, book) -> None:
         self._check_not_locked()
@@ -198,44 +201,31 @@ class WorkbookBackend(SheetBackend):
         # A staff save since we read the file, up to the swap itself, makes the write give up
         # (WorkbookChangedError, exit 4) rather than overwrite it.
         self._stamp = save_book(book, self.path, self.center, self._stamp, self._facts.kept_counts, self.before_replace)
-        self._book_is_file = True
+        self._book_stamp = self._stamp
+        self._file_bytes = None  # the book in memory is the file now
+
+    def cycle_finished(self) -> None:
+        self._file_bytes = None  # the bytes read; a write after this one loads from the book kept
 
     def blocked_rows(self, main_tab: str, cells) -> dict[int, str]:
         """Sheet rows among `cells` (CellWrite) whose worker cells cannot be written, with why:
         "merged" (merged with other cells), "protected" (a locked cell of a protected tab), or
-        "formula" (the cell holds a formula staff put there)."""
-        if self._book is None or main_tab not in self._book.sheetnames or not cells:
+        "formula" (the cell holds a formula staff put there). Known from the read, except on a
+        protected tab, whose cells' locks only the loaded workbook tells (a write follows)."""
+        read = self._main
+        if read is None or not cells:
             return {}
-        sheet = self._book[main_tab]
-        columns = {write.column for write in cells}
-        merged = {
-            (row, column)
-            for span in sheet.merged_cells.ranges if span.size["rows"] * span.size["columns"] > 1
-            for column in range(max(span.min_col, min(columns)), min(span.max_col, max(columns)) + 1)
-            if column in columns
-            for row in range(span.min_row, span.max_row + 1)
-        }
-        protected = bool(sheet.protection.sheet)
-        existing = sheet._cells
-        blocked: dict[int, str] = {}
-        for write in cells:
-            if write.row in blocked:
-                continue
-            if (write.row, write.column) in merged:
-                blocked[write.row] = "merged"
-                continue
-            cell = existing.get((write.row, write.column))
-            if protected and (cell is None or cell.protection.locked):
-                blocked[write.row] = "protected"
-            elif cell is not None and cell.data_type == "f":
-                blocked[write.row] = "formula"
-        return blocked
+        if read.protected:
+            return _blocked_in_book(self._book_to_write()[main_tab], cells)
+        return _blocked(cells, read.merged, lambda row, column: "formula" if (row, column) in read.formulas else None)
 
     # --- init --------------------------------------------------------------------------------
     def initialize(self, layout: Layout) -> list[str]:
         changes = []
         if self.path.exists():
-            book = self._load()
+            self._check_not_locked()
+            self._read_package()
+            book = self._book_to_write()
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             book = openpyxl.Workbook()
@@ -248,36 +238,58 @@ class WorkbookBackend(SheetBackend):
         if add_overdue_rule(book[plan.main_title], plan.positions):
             changes.append(Vocabulary(layout.language).label("output", "init_overdue_rule"))
         changes += plan.tab_changes
-        self._book_is_file = False
         if changes:
-            workbook_file.refuse_losses(self._facts, self.path, self.center)
-            self._stamp = save_book(book, self.path, self.center, self._stamp, self._facts.kept_counts,
-                                    self.before_replace)
-        self._book = book
-        self._book_is_file = self._stamp is not None
+            self._book = book
+            self._save(book)
+        else:
+            self._book, self._book_stamp = book, self._stamp
         return changes
 
 
-def _sheet_values(sheet, min_row: int = 1) -> list[list[Any]]:
-    """`sheet.iter_rows(min_row=min_row, values_only=True)` as lists, rich text as its text.
-
-    Built from the sheet's table of cells in one pass: iter_rows looks up every coordinate of
-    the rectangle (and creates an empty cell for each gap, which the next save then writes)."""
-    if min_row == 1 and not sheet._cells:  # iter_rows() of a sheet without a cell
-        return []
-    max_row, max_column = sheet.max_row, sheet.max_column
-    grid = [[None] * max_column for _ in range(max(0, max_row - min_row + 1))]
-    for (row, column), cell in sheet._cells.items():
-        if row >= min_row:
-            value = cell.value
-            if value is not None:
-                grid[row - min_row][column - 1] = str(value) if isinstance(value, CellRichText) else value
-    return grid
+def _header_and_rows(values: list[list[Any]]) -> tuple[list[Any], list[list[Any]]]:
+    """The main tab's header row, and its rows from row 2 as wide as the widest, trailing blank
+    rows left out."""
+    header = list(values[0]) if values else []
+    width = max((len(r) for r in values), default=0)
+    rows = [row + [None] * (width - len(row)) for row in values[1:]]
+    while rows and all(v is None for v in rows[-1]):
+        rows.pop()
+    return header, rows
 
 
-def _plain_rows(rows) -> list[list[Any]]:
-    """Cell values as the core reads them: rich text (mixed formatting in one cell) as its text."""
-    return [[str(v) if isinstance(v, CellRichText) else v for v in row] for row in rows]
+def _blocked(cells, spans, reason_of: Callable[[int, int], str | None]) -> dict[int, str]:
+    """Row → why, for the rows among `cells` with a worker cell merged with others (`spans`:
+    merged ranges as min_row, min_col, max_row, max_col) or one `reason_of` names."""
+    columns = {write.column for write in cells}
+    merged = {
+        (row, column)
+        for min_row, min_col, max_row, max_col in spans if (max_row - min_row + 1) * (max_col - min_col + 1) > 1
+        for column in range(max(min_col, min(columns)), min(max_col, max(columns)) + 1)
+        if column in columns
+        for row in range(min_row, max_row + 1)
+    }
+    blocked: dict[int, str] = {}
+    for write in cells:
+        if write.row not in blocked:
+            reason = "merged" if (write.row, write.column) in merged else reason_of(write.row, write.column)
+            if reason:
+                blocked[write.row] = reason
+    return blocked
+
+
+def _blocked_in_book(sheet, cells) -> dict[int, str]:
+    """blocked_rows from a loaded workbook (a protected tab: each cell's lock is in its style)."""
+    protected = bool(sheet.protection.sheet)
+    existing = sheet._cells
+
+    def reason_of(row: int, column: int) -> str | None:
+        cell = existing.get((row, column))
+        if protected and (cell is None or cell.protection.locked):
+            return "protected"
+        return "formula" if cell is not None and cell.data_type == "f" else None
+
+    spans = [(span.min_row, span.min_col, span.max_row, span.max_col) for span in sheet.merged_cells.ranges]
+    return _blocked(cells, spans, reason_of)
 
 
 def _init_facts(book, layout: Layout) -> SheetFacts:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import glob
+import io
 import os
 import re
 import stat
@@ -92,8 +93,24 @@ class FileIdentity:
 
     @classmethod
     def of(cls, path: Path | str) -> "FileIdentity":
-        found = os.stat(path)
+        return cls.of_stat(os.stat(path))
+
+    @classmethod
+    def of_stat(cls, found: os.stat_result) -> "FileIdentity":
         return cls(found.st_dev, found.st_ino, found.st_mtime_ns, found.st_size)
+
+
+def read_identified(path: Path) -> tuple[bytes, FileIdentity]:
+    """A file's bytes and the identity of the very file they came from (a staff save that
+    replaces the file meanwhile does not mix the two)."""
+    with open(path, "rb") as handle:
+        for _ in range(3):  # a save in place while we read: read again
+            identity = FileIdentity.of_stat(os.fstat(handle.fileno()))
+            handle.seek(0)
+            data = handle.read()
+            if FileIdentity.of_stat(os.fstat(handle.fileno())) == identity:
+                break
+        return data, identity
 
 
 @dataclass(frozen=True)
@@ -120,12 +137,13 @@ class PackageFacts:
 
 # --- before parsing ----------------------------------------------------------------------------
 
-def inspect_package(path: Path, center: str, max_bytes: int, pictures_supported: bool = True) -> PackageFacts:
+def inspect_package(path: Path, center: str, max_bytes: int, pictures_supported: bool = True,
+                    data: bytes | None = None) -> PackageFacts:
     """Check a workbook package before it is parsed: its declared uncompressed size (a small zip
     can expand to gigabytes), and what it holds that the writer would lose. A file that is not
-    a zip is left to the parser, whose error names it."""
+    a zip is left to the parser, whose error names it. `data`: the file's bytes, already read."""
     try:
-        archive = zipfile.ZipFile(path)
+        archive = zipfile.ZipFile(io.BytesIO(data) if data is not None else path)
     except (zipfile.BadZipFile, OSError, ValueError):
         return PackageFacts()
     with archive:
@@ -145,7 +163,7 @@ def inspect_package(path: Path, center: str, max_bytes: int, pictures_supported:
         for name in names:
             if re.fullmatch(r"xl/drawings/[^/]+\.xml", name):
                 lost.extend(_drawing_losses(_parse(archive, name), pictures_supported))
-        titles = _sheet_titles(archive)
+        titles = sheet_titles(archive)
         for part, title in titles.items():
             if part in names:
                 _worksheet_extensions(_extension_list(archive.read(part)), title, facts)
@@ -190,7 +208,7 @@ def _drawing_losses(root, pictures_supported: bool) -> list[str]:
     return lost
 
 
-def _sheet_titles(archive: zipfile.ZipFile) -> dict[str, str]:
+def sheet_titles(archive: zipfile.ZipFile) -> dict[str, str]:
     """Worksheet part name → tab title, from workbook.xml and its relationships."""
     try:
         workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
