@@ -26,11 +26,12 @@ from ..domain.records import Snapshot, WritePlan
 from ..errors import AutomationError, SheetUnusableError, WorkbookLockedError
 from ..presentation import tab_formats
 from ..vocabulary import LANGUAGES, Vocabulary
-from . import workbook_file
+from . import workbook_file, workbook_splice
 from .file_stamp import file_stamp
 from .ports import SheetBackend, TabNames
 from .workbook_file import MIB, FileIdentity, PackageFacts
 from .workbook_read import SheetRead, WorkbookValues
+from .workbook_splice import SplitBook
 from .workbook_tabs import add_overdue_rule, format_log, set_plain, write_tab
 
 DEFAULT_MAX_BYTES = 500 * MIB
@@ -58,6 +59,10 @@ _PICTURE_BYTES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class WorkbookBackend(SheetBackend):
+    # A cycle's write keeps the main tab's XML and changes only its worker cells there, where the
+    # main tab allows it (workbook_splice.py); False loads and saves the whole workbook with openpyxl.
+    splice_main = True
+
     def __init__(self, path: Path, center: str, max_bytes: int = DEFAULT_MAX_BYTES):
         self.path = Path(path)
         self.center = center
@@ -69,6 +74,7 @@ class WorkbookBackend(SheetBackend):
         self._file_bytes: bytes | None = None  # its bytes as read: what a write loads openpyxl from
         self._facts = PackageFacts()
         self._main: SheetRead | None = None  # the main tab as read (what blocked_rows needs)
+        self._main_title = ""
         self._generated: tuple[str, ...] = ()  # generated tab titles (renamed from the other spelling on load)
         # The openpyxl workbook, loaded only when a cycle writes, and the file it is (None: changed
         # in memory since): `serve`'s next writing cycle need not load the file again.
@@ -138,7 +144,7 @@ class WorkbookBackend(SheetBackend):
             found = values.read([main, *(title for title in spelled.values() if title)])
         except Exception as error:
             raise self._unreadable(error) from None
-        self._main = found[main]
+        self._main, self._main_title = found[main], main
         header, rows = _header_and_rows(self._main.rows)
         tabs = {}
         for title in names.summaries:
@@ -151,48 +157,75 @@ class WorkbookBackend(SheetBackend):
         log_rows = log.rows[1:] if log is not None else []
         return Snapshot(main_tab=main, header=header, rows=rows, tabs=tabs, log_rows=log_rows)
 
-    def _book_to_write(self):
-        """The openpyxl workbook of the file as read: loaded now, when a cycle first writes (the
-        one in memory when it is still that file), from the very bytes the cycle read."""
+    def _book_to_write(self, plan: WritePlan | None = None, whole: bool = False):
+        """The workbook to write, as the file was read: loaded now, when a cycle first writes (the
+        one in memory when it is still that file), from the very bytes the cycle read. Loaded
+        without the main tab's cells (a SplitBook) when the plan allows it, else whole."""
         if self._file_bytes is None and self._book is None:
             raise RuntimeError("read() must come before write()")
-        if self._book is None or self._book_stamp != self._stamp:
-            self._book = None
-            try:
-                # rich_text: a staff cell with mixed formatting (a word in red bold) keeps it when
-                # the workbook is saved; without it openpyxl flattens such cells to plain text.
-                # keep_vba: an .xlsm keeps its macro project and its macro-enabled content type.
-                book = openpyxl.load_workbook(io.BytesIO(self._file_bytes), rich_text=True, keep_vba=self._facts.has_macros)
-                workbook_file.rebuild_extension_validations(book, self._facts.extension_validations)
-            except Exception as error:
-                raise self._unreadable(error) from None
-            _adopt_other_spellings(book, self._generated)
-            self._book = book
+        split = (self.splice_main and not whole and self._main is not None and not self._main.protected
+                 and (plan is None or (not plan.new_headers and workbook_splice.can_write(plan.cells))))
+        book = self._book if self._book is not None and self._book_stamp == self._stamp else None
+        if book is None or (isinstance(book, SplitBook) and not split):
+            book = self._load_book(split, plan)
+        self._book = book
         self._book_stamp = None  # about to change in memory
-        return self._book
+        return book
+
+    def _load_book(self, split: bool, plan: WritePlan | None):
+        data = self._package_bytes()
+        part = workbook_splice.main_part(data, self._main_title) if split else None
+        try:
+            source = data
+            if part is not None:  # the main tab's cells, and those of the tabs rebuilt, left out
+                parts = {title: name for name, title in workbook_file.sheet_titles_of(data).items()}
+                rebuilt = [parts[title] for title in (plan.tabs if plan else ()) if title in parts]
+                source = workbook_splice.without_cells(data, [part.name, *rebuilt])
+            # rich_text: a staff cell with mixed formatting (a word in red bold) keeps it when
+            # the workbook is saved; without it openpyxl flattens such cells to plain text.
+            # keep_vba: an .xlsm keeps its macro project and its macro-enabled content type.
+            book = openpyxl.load_workbook(io.BytesIO(source), rich_text=True, keep_vba=self._facts.has_macros)
+            workbook_file.rebuild_extension_validations(book, self._facts.extension_validations)
+        except Exception as error:
+            raise self._unreadable(error) from None
+        _adopt_other_spellings(book, self._generated)
+        return SplitBook(book, self._main_title, part) if part is not None else book
+
+    def _package_bytes(self) -> bytes:
+        """The file's bytes as the cycle read them, or (after a write of ours) as they are now,
+        when that is still the file we wrote."""
+        if self._file_bytes is not None:
+            return self._file_bytes
+        data, identity = workbook_file.read_identified(self.path)
+        workbook_file.refuse_if_changed(identity, self._stamp, self.center, self.path)
+        return data
 
     # --- writing -----------------------------------------------------------------------------
     def write(self, plan: WritePlan) -> None:
-        book = self._book_to_write()
-        sheet = book[plan.main_tab]
-        bold = Font(bold=True)
-        for column, header in plan.new_headers:
-            cell = sheet.cell(row=1, column=column)
-            set_plain(cell, header)
-            cell.font = bold
-        for write in plan.cells:
-            set_plain(sheet.cell(row=write.row, column=write.column), write.value)
+        book = self._book_to_write(plan)
+        if isinstance(book, SplitBook):
+            book.put_cells(plan.cells)
+            book = book.book
+        else:
+            sheet = book[plan.main_tab]
+            bold = Font(bold=True)
+            for column, header in plan.new_headers:
+                cell = sheet.cell(row=1, column=column)
+                set_plain(cell, header)
+                cell.font = bold
+            for write in plan.cells:
+                set_plain(sheet.cell(row=write.row, column=write.column), write.value)
         for title, content in plan.tabs.items():
             _replace_tab(book, title, content, plan.tab_formats.get(title), plan.main_tab)
         if plan.log_rows:
             _append_rows(book, plan.log_tab, plan.log_header, plan.log_rows)
-        self._save(book)
+        self._save(self._book)
 
     def append_log(self, title: str, header: list[str], rows: list[list[Any]]) -> None:
         if not rows:
             return
         book = self._book_to_write()
-        _append_rows(book, title, header, rows)
+        _append_rows(book.book if isinstance(book, SplitBook) else book, title, header, rows)
         self._save(book)
 
     def _save(self, book) -> None:
@@ -216,7 +249,9 @@ class WorkbookBackend(SheetBackend):
         if read is None or not cells:
             return {}
         if read.protected:
-            return _blocked_in_book(self._book_to_write()[main_tab], cells)
+            book = self._book_to_write(whole=True)
+            self._book_stamp = self._stamp  # only looked at: still the file
+            return _blocked_in_book(book[main_tab], cells)
         return _blocked(cells, read.merged, lambda row, column: "formula" if (row, column) in read.formulas else None)
 
     # --- init --------------------------------------------------------------------------------
@@ -225,7 +260,7 @@ class WorkbookBackend(SheetBackend):
         if self.path.exists():
             self._check_not_locked()
             self._read_package()
-            book = self._book_to_write()
+            book = self._book_to_write(whole=True)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             book = openpyxl.Workbook()

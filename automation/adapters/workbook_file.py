@@ -228,6 +228,12 @@ def sheet_titles(archive: zipfile.ZipFile) -> dict[str, str]:
     return titles
 
 
+def sheet_titles_of(data: bytes) -> dict[str, str]:
+    """sheet_titles of a package given as bytes."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return sheet_titles(archive)
+
+
 def _extension_list(sheet_xml: bytes):
     """A worksheet's `<extLst>` (its last child, by the schema), parsed alone: the sheet itself,
     tens of megabytes for a long log, is only searched, never parsed here. None when absent."""
@@ -398,7 +404,7 @@ def swap_in(temp_name: str, target: Path, expected: FileIdentity | None, written
         current = FileIdentity.of(target)
     except FileNotFoundError:  # moved or deleted meanwhile: whatever staff did stands
         current = None
-    _refuse_if_changed(current, expected, center, target)
+    refuse_if_changed(current, expected, center, target)
     if not exchange(temp_name, target):
         os.replace(temp_name, target)  # no atomic exchange here: the check above is the closest
         return
@@ -407,11 +413,11 @@ def swap_in(temp_name: str, target: Path, expected: FileIdentity | None, written
         # A staff save landed between the check and the swap: theirs goes back where it was.
         if os.stat(target).st_ino == written.st_ino:
             exchange(temp_name, target)
-        _refuse_if_changed(came_out, expected, center, target)
+        refuse_if_changed(came_out, expected, center, target)
     _unlink_quietly(temp_name)  # the replaced workbook
 
 
-def _refuse_if_changed(found: FileIdentity | None, expected: FileIdentity, center: str, target: Path) -> None:
+def refuse_if_changed(found: FileIdentity | None, expected: FileIdentity, center: str, target: Path) -> None:
     if found != expected:
         raise WorkbookChangedError(
             f"服務中心「{center}」：工作簿 {target.name} 在本次運行期間被修改（可能有同事剛保存）；"

@@ -35,7 +35,8 @@ from . import workbook_file
 # Integers from this size on are written by spreadsheet programs in exponent form ("1E+16"),
 # which openpyxl reads as a float.
 _EXACT_INTEGERS = 10 ** 15
-_SPECIAL_CELL = re.compile(rb'<f[\s/>]|\st="e"')
+# How a formula element and an error cell start in a worksheet's XML (searched as bytes).
+_SPECIAL_MARKS = (b"<f>", b"<f ", b"<f/", b' t="e"')
 _CELL_START = b"<c "
 _PROTECTED = re.compile(rb'<sheetProtection\b[^>]*\bsheet="(?:1|true)"')
 _AUTO_FILTER = re.compile(rb"<autoFilter\b[^>]*\bref=\"[^\"]+\"")
@@ -97,10 +98,10 @@ def _put_formulas_and_errors(read: SheetRead, xml: bytes) -> None:
     """Formula cells as their text and error cells as their code, as openpyxl reads them."""
     shared: dict[str, Any] = {}  # a shared formula's id → its translator (from its first cell)
     searched_to = 0
-    for match in _SPECIAL_CELL.finditer(xml):
-        if match.start() < searched_to:
+    for position in _special_positions(xml):
+        if position < searched_to:
             continue  # inside a cell already taken
-        start = xml.rfind(_CELL_START, 0, match.start())
+        start = xml.rfind(_CELL_START, 0, position)
         end = _cell_end(xml, start)
         if start < 0 or end < 0:
             continue
@@ -123,6 +124,18 @@ def _put_formulas_and_errors(read: SheetRead, xml: bytes) -> None:
         else:
             continue
         _put(read.rows, row, column, value)
+
+
+def _special_positions(xml: bytes) -> list[int]:
+    """Where formula elements and error cells are, in document order (a search in C: the
+    sheet has none in most logs)."""
+    positions = []
+    for mark in _SPECIAL_MARKS:
+        at = xml.find(mark)
+        while at >= 0:
+            positions.append(at)
+            at = xml.find(mark, at + 1)
+    return sorted(positions)
 
 
 def _cell_end(xml: bytes, start: int) -> int:
