@@ -40,6 +40,7 @@ PRIVATE_NAMES_KEPT = {
     ("automation.adapters.workbook", "sheet._cells"): "openpyxl: iter_rows fills every gap with a cell",
     ("automation.adapters.workbook", "sheet._images"): "openpyxl: no public list of a sheet's pictures",
     ("automation.adapters.workbook", "image._data"): "openpyxl: no public way to a picture's bytes",
+    ("automation.adapters.workbook_tabs", "cell._style"): "openpyxl: no public way to give cells one style record",
 }
 CORE = ("automation.domain", "automation.presentation")
 IO_LIBRARIES = ("gspread", "google", "openpyxl", "smtplib", "socket", "requests", "aiosmtpd")

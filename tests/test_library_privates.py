@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import io
+from copy import copy
 
 import openpyxl
 import pytest
@@ -24,6 +25,22 @@ def test_openpyxl_keeps_a_sheets_cells_in_a_dict_by_row_and_column():
         "openpyxl changed Worksheet._cells keys: rewrite workbook._last_used_column and _blocked_in_book"
     list(sheet.iter_rows(values_only=True))
     assert len(sheet._cells) > 1, "iter_rows no longer fills gaps: workbook._last_used_column could use it instead"
+
+
+def test_openpyxl_keeps_a_cells_style_record_in_style_and_copies_it_before_a_change():
+    """workbook_tabs.SharedLooks gives cells that look alike copies of one style record
+    (`Cell._style`), and a later change to one cell's format leaves the others as they were."""
+    from openpyxl.styles import Font
+
+    sheet = openpyxl.Workbook().active
+    first, second = sheet["A1"], sheet["A2"]
+    first.font = Font(bold=True)
+    record = first._style
+    assert type(record).__name__ == "StyleArray", "openpyxl changed Cell._style: rewrite workbook_tabs.SharedLooks"
+    second._style = copy(record)  # a copy: openpyxl changes a cell's record in place
+    assert second.font.b, "openpyxl no longer reads a cell's format from Cell._style: rewrite SharedLooks"
+    second.font = Font(italic=True)
+    assert first.font.b and not first.font.i, "a copied Cell._style is no longer the cell's own: rewrite SharedLooks"
 
 
 def test_openpyxl_lists_a_sheets_pictures_and_gives_their_bytes_only_privately():
