@@ -674,7 +674,7 @@ def report(results: list[Result], info: dict[str, str], options: dict[str, Any])
         f"- 日期：{info['date']}",
         f"- 機器：{info['nproc']} 核 {info['cpu']}，記憶體 {info['ram']}，Python {info['python']}（{info['os']}）",
         f"- Google Sheets：本地 stand-in（tests/standin），每個請求加 {options['latency'] * 1000:.0f} ms 延遲；"
-        f"本地工作簿：.xlsx 檔案（openpyxl）",
+        f"本地工作簿：.xlsx 檔案（calamine 讀值；寫入用 openpyxl，主分頁的 XML 原樣保留、只改工作者欄）",
         "- 每個周期在新進程中運行：CPU = 該進程的 process time；峰值記憶體 = 周期中常駐記憶體的最高點"
         "（VmHWM，周期開始前歸零）減去周期開始時的常駐記憶體；stand-in 在父進程中運行，其 CPU 不計入；"
         "本地工作簿與 Google 的量度同時在兩個核上進行",
