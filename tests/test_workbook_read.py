@@ -179,3 +179,21 @@ def test_a_cycle_with_nothing_to_write_never_loads_openpyxl(tmp_path, capsys, mo
     code, out, err = run_at(capsys, config, "2026-03-10T09:05")  # read in full: the previous one wrote
     assert code == 0, err
     assert "無變更" not in out and loads == []
+
+
+@pytest.mark.parametrize("kind", ["xls", "ods"])
+def test_a_workbook_the_writer_could_not_write_is_refused_when_read(tmp_path, kind):
+    """calamine reads an old .xls or an .ods too; openpyxl could never write them: refused at once."""
+    import shutil
+    import subprocess
+
+    from automation.errors import SheetUnusableError
+
+    if shutil.which("soffice") is None:
+        pytest.skip("LibreOffice (soffice) is not installed: the .xls / .ods file cannot be made")
+    source = crafted_workbook(tmp_path / "log.xlsx")
+    subprocess.run(["soffice", "--headless", "--convert-to", kind, "--outdir", str(tmp_path / "out"), str(source)],
+                   check=True, capture_output=True, timeout=180)
+    converted = tmp_path / "out" / f"log.{kind}"
+    with pytest.raises(SheetUnusableError, match=converted.name):
+        WorkbookBackend(converted, "中心").read(NAMES)

@@ -58,6 +58,12 @@ class WorkbookValues:
     """A workbook package opened for its values (from its bytes, as read once)."""
 
     def __init__(self, data: bytes):
+        # Only an Office Open XML workbook (.xlsx, .xlsm) is one the writer can write: calamine
+        # would read an old .xls or an .ods as well, which then could never be written.
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            types = archive.read("[Content_Types].xml") if "[Content_Types].xml" in archive.namelist() else b""
+        if b"sheet.main+xml" not in types and b"macroEnabled.main+xml" not in types:
+            raise ValueError("not an Office Open XML workbook")
         self._package = data
         self._book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
         self.titles: list[str] = list(self._book.sheet_names)
