@@ -27,6 +27,9 @@ HIGHLIGHTED_CATEGORIES = ("emergency", "complaint")
 # Recognises the worker's own rules among a sheet's conditional formats (Google: in the formula).
 RULE_MARK = 'N("reception-worker:tab")=0'
 OVERDUE_MARK = 'N("reception-worker:overdue")=0'
+# Part of every generated tab's digest (domain/cells.py `tab_digest`): raise it when a change to
+# how tabs look must reach tabs already written; their digests then differ, so they are rewritten.
+FORMAT_VERSION = "1"
 
 
 @dataclass(frozen=True)
