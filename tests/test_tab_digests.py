@@ -219,3 +219,19 @@ def test_local_state_lost_compares_and_puts_right(local_center, capsys):
     shutil.rmtree(state_dir_of(load_config(config)))
     ok(capsys, config, "2026-03-10T09:15")
     assert local_queue_cell(workbook) == written
+
+
+# --- the main tab read column by column (Google) ----------------------------------------------
+
+def test_main_tab_read_column_by_column_is_the_rows_it_was():
+    """Google leaves out trailing empty cells of each column, and gives an empty column (no
+    header, nothing typed) as []: the header is as wide as the columns read, every column as
+    long as the last row holding a value."""
+    from automation.adapters.google.backend import main_tab_columns, rows_of
+
+    columns = [["房號", "1-101", None, "1-103"], [], ["事由", "a"], [None, None, None, None, None], ["備註", None, "x"]]
+    header, data = main_tab_columns(columns)
+    assert header == ["房號", None, "事由", None, "備註"]
+    assert data == [["1-101", None, "1-103"], [None] * 3, ["a", None, None], [None] * 3, [None, "x", None]]
+    assert rows_of([["時間", "t1"], ["事件"]]) == [["時間", "事件"], ["t1", None]]
+    assert main_tab_columns([]) == ([], [])

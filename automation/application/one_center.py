@@ -226,7 +226,8 @@ def run_center(center: CenterConfig, config: Config, now: dt.datetime, backend: 
 
 def main_table_of(snapshot: Snapshot, center: CenterConfig, vocabulary: Vocabulary) -> MainTable:
     """The main tab of what the backend read, as the rules take it (a cycle's first step)."""
-    return build_main_table(snapshot.header, snapshot.rows, vocabulary, center.name, snapshot.main_tab)
+    return build_main_table(snapshot.header, snapshot.rows, vocabulary, center.name, snapshot.main_tab,
+                            columns=snapshot.columns)
 
 
 def evaluate_table(table: MainTable, snapshot: Snapshot, center: CenterConfig, config: Config,

@@ -91,6 +91,16 @@ class Snapshot:
     # that exist with the worker's formatting; None where the backend keeps no digests (then
     # every generated tab is read and compared).
     tab_digests: dict[str, str] | None = None
+    # The same rows column by column (one list per header position, each as long as the rows),
+    # when the backend read them so: a DataFrame is made of columns without transposing. Then
+    # `rows` is left empty.
+    columns: list[list[Any]] | None = None
+
+    @property
+    def row_count(self) -> int:
+        if self.columns is None:
+            return len(self.rows)
+        return len(self.columns[0]) if self.columns else 0
 
 
 @dataclass

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from itertools import zip_longest
 from typing import Any, Callable
 
 from gspread.exceptions import APIError
@@ -76,16 +77,27 @@ NEW_TAB_SPARE_ROWS = 100
 LOG_COLUMNS = "!A2:D"  # the event log's 時間, 事件, 記錄編號, 詳情 (SPEC 4.1), below its header
 
 
-def main_tab_rows(values: list[list[Any]]) -> tuple[list[Any], list[list[Any]]]:
-    """(header, rows) of the main tab's values, every row as wide as the widest: staff may type
-    in a column they gave no header, and a worker column added there would overwrite their
-    cells. Trailing blank rows dropped."""
-    width = max(map(len, values), default=0)
-    header = (values[0] if values else []) + [None] * (width - (len(values[0]) if values else 0))
-    rows = [row if len(row) == width else row + [None] * (width - len(row)) for row in values[1:]]
-    while rows and all(v is None for v in rows[-1]):
-        rows.pop()
-    return header, rows
+def main_tab_columns(columns: list[list[Any]]) -> tuple[list[Any], list[list[Any]]]:
+    """(header, data columns) of the main tab read column by column. The header is as wide as
+    the widest row (staff may type in a column they gave no header, and a worker column added
+    there would overwrite their cells); every column as long as the last row holding a value."""
+    header = [column[0] if column else None for column in columns]
+    count = 0
+    for column in columns:
+        last = len(column)
+        while last > count + 1 and column[last - 1] is None:
+            last -= 1
+        count = max(count, last - 1)
+    data = []
+    for column in columns:
+        body = column[1:count + 1]
+        data.append(body if len(body) == count else body + [None] * (count - len(body)))
+    return header, data
+
+
+def rows_of(columns: list[list[Any]]) -> list[list[Any]]:
+    """Values read column by column, as rows (short columns padded with None)."""
+    return [list(row) for row in zip_longest(*columns, fillvalue=None)]
 
 
 class GoogleSheetsBackend(SheetBackend):
@@ -196,8 +208,10 @@ class GoogleSheetsBackend(SheetBackend):
             if names.log in sources:  # the event log's four columns, below its header (SPEC 4.1)
                 ranges[sources[names.log]] = batch.quote_title(sources[names.log]) + LOG_COLUMNS
             try:
+                # Column by column: the main tab becomes a DataFrame without transposing, and
+                # Google's answer holds a list per column instead of one per row (parsed in half the time).
                 answer = self.http.values_batch_get(self.key, list(ranges.values()),
-                                                    params=dict(READ_PARAMS, majorDimension="ROWS"))
+                                                    params=dict(READ_PARAMS, majorDimension="COLUMNS"))
             except APIError as error:
                 if not fresh and status_of(error) == 400:  # a tab renamed or deleted since the layout was read
                     layout, fresh = self.session.fetch_layout(), True
@@ -212,12 +226,12 @@ class GoogleSheetsBackend(SheetBackend):
             if extent is not None and title in layout.tabs and asked == batch.quote_title(title):
                 layout.tabs[title].rows, layout.tabs[title].columns = extent
             contents[title] = [[None if v == "" else v for v in row] for row in value_range.get("values", [])]
-        header, rows = main_tab_rows(contents[main])
-        self._read_state = ReadState(main, header, rows)
-        tabs = {title: contents[source] for title, source in summaries.items()}
-        log_rows = contents[sources[names.log]] if names.log in sources else []
-        return Snapshot(main_tab=main, header=list(header), rows=rows, tabs=tabs, log_rows=log_rows,
-                        tab_digests=digests)
+        header, columns = main_tab_columns(contents[main])
+        self._read_state = ReadState(main, header, columns, len(columns[0]) if columns else 0)
+        tabs = {title: rows_of(contents[source]) for title, source in summaries.items()}
+        log_rows = rows_of(contents[sources[names.log]]) if names.log in sources else []
+        return Snapshot(main_tab=main, header=list(header), rows=[], tabs=tabs, log_rows=log_rows,
+                        tab_digests=digests, columns=columns)
 
     def _kept_digests(self, layout: SheetLayout, sources: dict[str, str], names: TabNames) -> dict[str, str] | None:
         """The digests the sheet keeps of its generated tabs (SPEC 7), for the tabs there under
