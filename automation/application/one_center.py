@@ -106,7 +106,9 @@ def received_times(frame: pd.DataFrame) -> dict[int, tuple[int, int]]:
     """Sheet row → the time of day staff gave with 接待日期, for rows that gave one."""
     out = {}
     for sheet_row, value in zip(frame.index.tolist(), frame["received_at"].tolist()):
-        time = dates.time_of_day(value) if value is not None else None
+        if value is None or type(value) is int or (type(value) is float and value.is_integer()):
+            continue  # no time of day (a whole serial: the usual cell on Google), without a call
+        time = dates.time_of_day(value)
         if time is not None:
             out[sheet_row] = time
     return out
