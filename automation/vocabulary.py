@@ -148,11 +148,38 @@ class Vocabulary:
         layout = self._layouts[name]
         return list(layout.get("kinds", ["text"] * len(layout[self.language])))  # undeclared: plain text
 
+    def layout_chart_series_in(self, name: str) -> str:
+        """How a layout's chart takes its series: "columns" (one per column, drawn down the rows:
+        週報) or "rows" (one per row, drawn across the columns `layout_chart_across` lists: the
+        quarters of 季度復審)."""
+        return self._layouts[name].get("chart_series", "columns")
+
     def layout_chart_columns(self, name: str) -> list[int]:
         """0-based columns of a layout drawn in its chart (none for most layouts)."""
         names = self._layouts[name].get("chart", [])
         headers = self._layouts[name]["zh-Hant"]
         return [headers.index(header) for header in names]
+
+    def layout_chart_row_names(self, name: str) -> list[str]:
+        """The first cells of the rows a "rows" chart draws, in the configured language."""
+        return [self.spelled(text) for text in self._layouts[name].get("chart", [])]
+
+    def layout_chart_across(self, name: str) -> list[int]:
+        """0-based columns a "rows" chart draws its series over (their header cells name them)."""
+        return list(self._layouts[name].get("chart_across", []))
+
+    def layout_chart_size(self, name: str) -> tuple[float, float]:
+        """A layout's chart's width and height, in cm."""
+        width, height = self._layouts[name].get("chart_size_cm", [18.0, 8.5])
+        return float(width), float(height)
+
+    def spelled(self, text: str) -> str:
+        """A word of vocabulary.toml, given in zh-Hant, in the configured language."""
+        for entries in self._words.values():
+            for spellings in entries.values():
+                if spellings["zh-Hant"] == text:
+                    return spellings[self.language]
+        raise KeyError(text)
 
     # --- words in cells ----------------------------------------------------------------------
     def label(self, group: str, key: str, **values: object) -> str:

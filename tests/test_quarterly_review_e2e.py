@@ -9,6 +9,9 @@ Monday 01-04. Delivery over SMTP (server down, retried, never twice) is in test_
 from __future__ import annotations
 
 import io
+import posixpath
+import zipfile
+from xml.etree import ElementTree
 
 import openpyxl
 import pytest
@@ -20,6 +23,9 @@ from tests.messages_support import (
 )
 
 QUARTERLY = f"[{CENTER}] 季度復審 "
+MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+RELATIONSHIPS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+CHART = "http://schemas.openxmlformats.org/drawingml/2006/chart"
 
 ROWS = [
     # 2026-Q2
@@ -134,6 +140,59 @@ def test_the_tab_one_column_per_quarter_then_the_problems(center):
     assert listed == ["房號 3-1-1201 多次接待", "升級經理超過 30 天仍未完成"]
 
 
+def tab_charts(workbook, title: str) -> list[list[str]]:
+    """The references of each chart drawn on tab `title`, read from the saved package: the
+    workbook names the tab's part, the part its drawing, the drawing its charts."""
+    package = zipfile.ZipFile(workbook)
+
+    def related(part: str) -> dict[str, tuple[str, str]]:
+        """Relationship id → (type's last word, target part) of `part`."""
+        folder, name = posixpath.split(part)
+        rels = f"{folder}/_rels/{name}.rels"
+        if rels not in package.namelist():
+            return {}
+        out = {}
+        for rel in ElementTree.fromstring(package.read(rels)):
+            target = rel.get("Target")
+            path = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join(folder, target))
+            out[rel.get("Id")] = (rel.get("Type").rsplit("/", 1)[-1], path)
+        return out
+
+    book = ElementTree.fromstring(package.read("xl/workbook.xml"))
+    [rid] = [sheet.get(f"{{{RELATIONSHIPS}}}id") for sheet in book.iter(f"{{{MAIN}}}sheet") if sheet.get("name") == title]
+    sheet = related("xl/workbook.xml")[rid][1]
+    charts = []
+    for kind, drawing in related(sheet).values():
+        for chart_kind, chart in (related(drawing).values() if kind == "drawing" else ()):
+            if chart_kind == "chart":
+                formulas = ElementTree.fromstring(package.read(chart)).iter(f"{{{CHART}}}f")
+                charts.append([formula.text for formula in formulas])
+    return charts
+
+
+def union(title: str, row: int) -> str:
+    return "(" + ",".join(f"'{title}'!${column}${row}" for column in "BDFH") + ")"
+
+
+def test_the_tab_has_a_native_chart_of_the_quarters_drawn_from_its_figures(center):
+    """Received, finished at the front desk, reached the supervisor, still open: one series per
+    row, over the quarters' columns (not their change columns), named by the row's first cell."""
+    center.run("2026-10-05 09:00")
+    rows = [list(row) for row in openpyxl.load_workbook(center.workbook)["季度復審"].iter_rows(values_only=True)]
+    wanted = [[row[0] for row in rows].index(name) + 1 for name in ("接待數", "前臺完成數", "升級主管數", "至今未完成數")]
+    [chart] = tab_charts(center.workbook, "季度復審")
+    expected = []
+    for row in wanted:
+        expected += [f"'季度復審'!$A${row}", union("季度復審", 1), union("季度復審", row)]
+    assert chart == expected
+    # The next quarter: the tab is rewritten with the quarters moved on, still with one chart.
+    center.run("2027-01-04 09:00")
+    book = openpyxl.load_workbook(center.workbook)
+    assert book["季度復審"]["H1"].value == "2027-Q1（本季）"
+    assert tab_charts(center.workbook, "季度復審") == [expected]
+    assert len(tab_charts(center.workbook, "週報")) == 1
+
+
 def test_an_unchanged_rerun_writes_nothing_and_the_tab_changes_with_the_rows(center):
     center.run("2026-10-05 09:00")
     center.run("2026-10-05 09:05")  # the cycle after a write reads again; nothing to change
@@ -154,6 +213,11 @@ def test_simplified_chinese(tmp_path):
     assert any(row[0] == "2026-Q3 发现的问题" for row in rows)
     [review] = [m for m in office.outbox.all() if "季度复审" in str(m["Subject"])][:1]
     assert "季度数字" in text_of(review) and 'lang="zh-Hans"' in html_of(review)
+    [chart] = tab_charts(office.workbook, "季度复审")
+    names = [row[0] for row in rows]
+    assert chart[:3] == [f"'季度复审'!$A${names.index('接待数') + 1}", union("季度复审", 1),
+                         union("季度复审", names.index("接待数") + 1)]
+    assert len(chart) == 12
 
 
 # ----- status and --dry-run -------------------------------------------------------------------

@@ -166,9 +166,11 @@ def test_google_tabs_get_the_same_presentation_and_keep_it_without_resending(she
     for title in ("主管隊列", "經理隊列", "待審核", "待回訪", "週報", "季度復審", "運行日誌"):
         assert "basicFilter" in sheets[title], title
         assert sheets[title]["properties"]["gridProperties"]["frozenRowCount"] == 1, title
-    assert len(sheets["週報"].get("charts", [])) == 1 and kinds.count("addChart") == 1
+    assert len(sheets["週報"].get("charts", [])) == 1 and len(sheets["季度復審"].get("charts", [])) == 1
+    assert kinds.count("addChart") == 2
     chart = sheets["週報"]["charts"][0]["spec"]["basicChart"]
     assert len(chart["series"]) == 4 and chart["headerCount"] == 1
+    assert_quarters_chart(sheets["季度復審"], google_tab_rows(sheets_standin, sid, "季度復審"))
     queue_id = sheets["主管隊列"]["properties"]["sheetId"]
     rules = [_formula(r) for r in sheets["主管隊列"].get("conditionalFormats", [])]
     assert any("TODAY()" in f for f in rules) and any("投訴" in f for f in rules)
@@ -193,6 +195,28 @@ def test_google_tabs_get_the_same_presentation_and_keep_it_without_resending(she
     sheets_standin.reset_log()
     assert run_at(capsys, config, "2026-03-11T09:05")[0] == 0
     assert sheets_standin.requests_of("spreadsheets.batchUpdate") == []
+
+
+def assert_quarters_chart(sheet: dict, rows: list[list]) -> None:
+    """季度復審's chart: the quarters across (row 0, the value column of each: not its change), one
+    series per figure row, each range set reaching back to column A, which names the series."""
+    chart = sheet["charts"][0]["spec"]["basicChart"]
+    sheet_id = sheet["properties"]["sheetId"]
+
+    def sources(row: int) -> list[tuple]:
+        return [(s.get("sheetId", 0), s["startRowIndex"], s["endRowIndex"], s["startColumnIndex"], s["endColumnIndex"])
+                for s in row["sourceRange"]["sources"]]
+
+    def over(row: int) -> list[tuple]:
+        return [(sheet_id, row, row + 1, 0, 2), (sheet_id, row, row + 1, 3, 4), (sheet_id, row, row + 1, 5, 6),
+                (sheet_id, row, row + 1, 7, 8)]
+
+    assert chart["headerCount"] == 1
+    assert sources(chart["domains"][0]["domain"]) == over(0)
+    assert [str(rows[0][c]) for c in (1, 3, 5, 7)] == ["2025-Q2", "2025-Q3", "2025-Q4", "2026-Q1（本季）"]
+    first_cells = [row[0] if row else "" for row in rows]
+    wanted = [first_cells.index(name) for name in ("接待數", "前臺完成數", "升級主管數", "至今未完成數")]
+    assert [sources(series["series"]) for series in chart["series"]] == [over(row) for row in wanted]
 
 
 def _formula(rule: dict) -> str:

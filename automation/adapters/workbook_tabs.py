@@ -4,7 +4,8 @@ Applies a `presentation.tab_formats.TabFormat` with openpyxl: typed cells with n
 column widths, wrapping, a bold frozen filtered header, landscape pages fitted to the width
 with the header repeated, links from each 記錄編號 to its main-tab row (a cell hyperlink: the
 cell's value stays plain text, never a formula), highlight rules (conditional formatting, so
-"due today" stays true on the next day without a rewrite) and the 週報 chart (an Excel chart).
+"due today" stays true on the next day without a rewrite) and the charts of 週報 and 季度復審
+(Excel charts).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from openpyxl.chart import BarChart, Reference
+from openpyxl.chart.data_source import AxDataSource, NumDataSource, NumRef, StrRef
+from openpyxl.chart.series import Series, SeriesLabel
 from openpyxl.formatting.rule import FormulaRule
 from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
+from openpyxl.utils import absolute_coordinate, get_column_letter, quote_sheetname
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.properties import PageSetupProperties
 
@@ -110,15 +113,37 @@ def _chart(sheet, form: TabFormat) -> None:
     chart.type = "col"
     chart.grouping = "clustered"
     chart.title = chart_format.title
-    chart.height, chart.width = 8.5, 18.0  # cm
+    chart.width, chart.height = chart_format.size_cm
     chart.legend.position = "b"
     chart.y_axis.delete = False
     chart.x_axis.delete = False
-    for column in chart_format.series:
-        data = Reference(sheet, min_col=column + 1, min_row=1, max_row=chart_format.rows)
-        chart.add_data(data, titles_from_data=True)
-    chart.set_categories(Reference(sheet, min_col=1, min_row=2, max_row=chart_format.rows))
-    sheet.add_chart(chart, f"{get_column_letter(form.width + 2)}2")  # beside the 8-week table
+    if chart_format.in_rows:
+        _series_in_rows(sheet, chart, chart_format)
+    else:
+        for column in chart_format.series:
+            data = Reference(sheet, min_col=column + 1, min_row=1, max_row=chart_format.rows)
+            chart.add_data(data, titles_from_data=True)
+        chart.set_categories(Reference(sheet, min_col=1, min_row=2, max_row=chart_format.rows))
+    sheet.add_chart(chart, f"{get_column_letter(form.width + 2)}2")  # beside the table
+
+
+def _series_in_rows(sheet, chart: BarChart, chart_format: tab_formats.ChartFormat) -> None:
+    """One series per row, over the columns `across` (not side by side: 季度復審 has a change
+    column after each quarter). Excel and LibreOffice take a union of cells, `(A1,C1,E1)`, as a
+    series' values or categories; a series is named by its row's first cell."""
+    quoted = quote_sheetname(sheet.title)
+
+    def cells(row: int) -> str:
+        refs = [f"{quoted}!{absolute_coordinate(f'{get_column_letter(column + 1)}{row + 1}')}"
+                for column in chart_format.across]
+        return refs[0] if len(refs) == 1 else "(" + ",".join(refs) + ")"
+
+    for row in chart_format.series:
+        series = Series()
+        series.val = NumDataSource(numRef=NumRef(f=cells(row)))
+        series.cat = AxDataSource(strRef=StrRef(f=cells(0)))
+        series.tx = SeriesLabel(strRef=StrRef(f=f"{quoted}!$A${row + 1}"))
+        chart.series.append(series)
 
 
 def format_log(sheet, form: TabFormat, first_new_row: int) -> None:

@@ -88,12 +88,17 @@ class Highlight:
 
 @dataclass(frozen=True)
 class ChartFormat:
-    """A chart of the rows 1..rows-1 of the tab's first table: column 0 along the axis, one
-    series per column of `series` (row 0 holds their names)."""
+    """A chart of the tab's first table. Series in columns (週報): rows 1..rows-1 along the
+    axis, named by column 0, one series per column of `series`, named in row 0. Series in rows
+    (季度復審, whose quarters run across): the columns `across` along the axis, named in row 0,
+    one series per row of `series`, named in column 0."""
 
     title: str
     rows: int  # header included
-    series: tuple[int, ...]
+    series: tuple[int, ...]  # 0-based columns, or rows when `in_rows`
+    in_rows: bool = False
+    across: tuple[int, ...] = ()  # 0-based columns, when `in_rows`
+    size_cm: tuple[float, float] = (18.0, 8.5)  # width, height
 
 
 @dataclass(frozen=True)
@@ -230,17 +235,30 @@ def tab_format(tab_key: str, content: list[list[Any]], vocabulary: Vocabulary) -
         due = next(h for h in highlights if h.kind == "due")
         flag = next(h for h in highlights if h.kind == "flag")
         highlights.insert(0, Highlight("both", due.column, flag.words, flag.column))
-    chart_columns = vocabulary.layout_chart_columns(layout)
-    chart = None
-    if chart_columns and table_rows > 1:
-        chart = ChartFormat(title=vocabulary.tab_title(tab_key), rows=table_rows, series=tuple(chart_columns))
     return TabFormat(
         kinds=kinds, styles=styles, widths=_widths(content, styles, bold_rows),
         filter_rows=max(table_rows, 1), bold_rows=bold_rows,
         link_column=kinds.index("record_link") if "record_link" in kinds and "sheet_row" in kinds else None,
         row_column=kinds.index("sheet_row") if "sheet_row" in kinds else None,
-        highlights=tuple(highlights), chart=chart,
+        highlights=tuple(highlights), chart=_chart(tab_key, content, table_rows, vocabulary),
     )
+
+
+def _chart(tab_key: str, content: list[list[Any]], table_rows: int, vocabulary: Vocabulary) -> ChartFormat | None:
+    """The tab's chart as its layout declares it, over the rows its first table holds."""
+    layout = vocabulary.tab_layout_name(tab_key)
+    title, size = vocabulary.tab_title(tab_key), vocabulary.layout_chart_size(layout)
+    if table_rows <= 1:
+        return None
+    if vocabulary.layout_chart_series_in(layout) != "rows":
+        columns = vocabulary.layout_chart_columns(layout)
+        return ChartFormat(title, table_rows, tuple(columns), size_cm=size) if columns else None
+    first_cells = {row[0]: index for index, row in enumerate(content[1:table_rows], start=1) if row}
+    rows = tuple(first_cells[name] for name in vocabulary.layout_chart_row_names(layout) if name in first_cells)
+    across = tuple(column for column in vocabulary.layout_chart_across(layout) if column < len(content[0]))
+    if not rows or not across:
+        return None
+    return ChartFormat(title, table_rows, rows, in_rows=True, across=across, size_cm=size)
 
 
 def link_targets(content: list[list[Any]], form: TabFormat) -> dict[int, int]:

@@ -5,7 +5,7 @@ its number format (`yyyy-mm-dd`, with `hh:mm` where a time was given; `0`, `0.0`
 and on a record id, a link to its row of the main tab (`#gid=…&range=A{row}`: a text format
 link, so the cell's value stays plain text). Per column: alignment, wrapping, width. The header
 row bold on a tinted background and frozen; the autofilter, the highlight rules (conditional
-formats, marked as the worker's) and the 週報 chart are sent only when the tab lacks them as
+formats, marked as the worker's) and the charts of 週報 and 季度復審 are sent only when the tab lacks them as
 wanted, so a supervisor's filter criteria survive a rewrite of the tab's content.
 
 Google Sheets has no print settings in its API: a frozen header row is repeated on every
@@ -22,6 +22,7 @@ from ...presentation import tab_formats
 from ...presentation.tab_formats import TabFormat
 from . import batch
 
+PIXELS_PER_CM = 37.8  # at 96 pixels to the inch
 PIXELS_PER_CHARACTER = 7  # one character of a spreadsheet column width, in Google's pixels
 SERIAL_EPOCH = dt.date(1899, 12, 30).toordinal()
 CONTENT_FIELDS = "userEnteredValue,userEnteredFormat.numberFormat,userEnteredFormat.textFormat.link"
@@ -180,8 +181,29 @@ def rule_requests(state: TabState, form: TabFormat) -> list[dict]:
     return requests
 
 
+def chart_sources(sheet_id: int, chart: tab_formats.ChartFormat) -> tuple[dict, list[dict]]:
+    """The domain's and each series' sourceRange, the header cell (a series' name) first.
+
+    Series in columns: column ranges down the table's rows. Series in rows: one range per column
+    `across` (Google takes several ranges per series when the domain has as many, offset by
+    offset the same columns); the first reaches back to column 0, so that with headerCount 1
+    each row's first cell names its series."""
+    if not chart.in_rows:
+        def column_source(column: int) -> dict:
+            return {"sourceRange": {"sources": [_rows_range(sheet_id, 0, chart.rows, column, column + 1)]}}
+        return column_source(0), [column_source(column) for column in chart.series]
+
+    def row_source(row: int) -> dict:
+        first, *rest = chart.across
+        ranges = [_rows_range(sheet_id, row, row + 1, 0, first + 1)]
+        ranges += [_rows_range(sheet_id, row, row + 1, column, column + 1) for column in rest]
+        return {"sourceRange": {"sources": ranges}}
+    return row_source(0), [row_source(row) for row in chart.series]
+
+
 def chart_requests(state: TabState, form: TabFormat) -> list[dict]:
-    """The 8-week chart beside the table, added once (its ranges never move)."""
+    """The tab's chart beside its table, added once (its ranges never move: the 週報 table
+    always has its 8 weeks, 季度復審 its figures in the same rows)."""
     chart = form.chart
     if chart is None or state.charts:
         return []
@@ -189,17 +211,15 @@ def chart_requests(state: TabState, form: TabFormat) -> list[dict]:
     if state.columns < form.width + 1:  # the chart is anchored in the column right of the table
         requests.append(batch.append_dimension(state.sheet_id, "COLUMNS", form.width + 1 - state.columns))
         state.columns = form.width + 1
-
-    def source(column: int) -> dict:
-        return {"sourceRange": {"sources": [_rows_range(state.sheet_id, 0, chart.rows, column, column + 1)]}}
-
+    domain, series = chart_sources(state.sheet_id, chart)
     spec = {"title": chart.title, "basicChart": {
         "chartType": "COLUMN", "legendPosition": "BOTTOM_LEGEND", "headerCount": 1,
         "axis": [{"position": "BOTTOM_AXIS"}, {"position": "LEFT_AXIS"}],
-        "domains": [{"domain": source(0)}],
-        "series": [{"series": source(column), "targetAxis": "LEFT_AXIS"} for column in chart.series]}}
+        "domains": [{"domain": domain}],
+        "series": [{"series": source, "targetAxis": "LEFT_AXIS"} for source in series]}}
+    width, height = (round(size * PIXELS_PER_CM) for size in chart.size_cm)
     position = {"overlayPosition": {"anchorCell": {"sheetId": state.sheet_id, "rowIndex": 0, "columnIndex": form.width},
-                                    "offsetXPixels": 20, "offsetYPixels": 10, "widthPixels": 640, "heightPixels": 320}}
+                                    "offsetXPixels": 20, "offsetYPixels": 10, "widthPixels": width, "heightPixels": height}}
     requests.append({"addChart": {"chart": {"spec": spec, "position": position}}})
     state.charts += 1
     return requests
