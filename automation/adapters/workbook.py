@@ -28,6 +28,7 @@ from ..presentation import tab_formats
 from ..vocabulary import LANGUAGES, Vocabulary
 from . import workbook_file, workbook_splice
 from .file_stamp import file_stamp
+from .workbook_digests import digests_in_file, keep_digests
 from .ports import SheetBackend, TabNames
 from .workbook_file import MIB, FileIdentity, PackageFacts
 from .workbook_read import SheetRead, WorkbookValues
@@ -127,7 +128,7 @@ class WorkbookBackend(SheetBackend):
         except Exception as error:
             raise self._unreadable(error) from None
 
-    def read(self, names: TabNames) -> Snapshot:
+    def read(self, names: TabNames, *, compare_tabs: bool = True) -> Snapshot:
         values = self._read_package()
         main = next((title for title in names.main if title in values.titles), None)
         if main is None:
@@ -141,21 +142,22 @@ class WorkbookBackend(SheetBackend):
         spelled = {title: title if title in values.titles else other_spelling(title, values.titles)
                    for title in self._generated}
         try:
-            found = values.read([main, *(title for title in spelled.values() if title)])
+            # A tab without the worker's filter was written before tabs were formatted: left out
+            # (no digest, not read), it is rewritten, formats and all. SPEC 7: one the file keeps a
+            # digest of is known by it, unless asked to compare.
+            formatted = [title for title in names.summaries if spelled[title] and values.filtered(spelled[title])]
+            kept = digests_in_file(io.BytesIO(self._file_bytes))
+            digests = {title: kept[title] for title in formatted if title in kept}
+            compared = [title for title in formatted if compare_tabs or title not in digests]
+            found = values.read([main, *(spelled[title] for title in compared), spelled[names.log] or main])
         except Exception as error:
             raise self._unreadable(error) from None
         self._main, self._main_title = found[main], main
         header, rows = _header_and_rows(self._main.rows)
-        tabs = {}
-        for title in names.summaries:
-            # A tab without the worker's filter was written before tabs were formatted: left
-            # out, it is rewritten, formats and all.
-            tab = found.get(spelled[title])
-            if tab is not None and tab.filtered:
-                tabs[title] = tab.rows
-        log = found.get(spelled[names.log])
+        tabs = {title: found[spelled[title]].rows for title in compared}
+        log = found.get(spelled[names.log]) if spelled[names.log] else None
         log_rows = log.rows[1:] if log is not None else []
-        return Snapshot(main_tab=main, header=header, rows=rows, tabs=tabs, log_rows=log_rows)
+        return Snapshot(main_tab=main, header=header, rows=rows, tabs=tabs, log_rows=log_rows, tab_digests=digests)
 
     def _book_to_write(self, plan: WritePlan | None = None, whole: bool = False):
         """The workbook to write, as the file was read: loaded now, when a cycle first writes (the
@@ -219,6 +221,8 @@ class WorkbookBackend(SheetBackend):
             _replace_tab(book, title, content, plan.tab_formats.get(title), plan.main_tab)
         if plan.log_rows:
             _append_rows(book, plan.log_tab, plan.log_header, plan.log_rows)
+        if plan.tabs and plan.tab_digests is not None:
+            keep_digests(book, plan.tab_digests)  # in the same save as the tabs (SPEC 7)
         self._save(self._book)
 
     def append_log(self, title: str, header: list[str], rows: list[list[Any]]) -> None:

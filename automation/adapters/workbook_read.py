@@ -68,6 +68,12 @@ class WorkbookValues:
         self._book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
         self.titles: list[str] = list(self._book.sheet_names)
 
+    def filtered(self, title: str) -> bool:
+        """The tab has a filter (the worker's generated tabs do), found without reading its cells."""
+        with zipfile.ZipFile(io.BytesIO(self._package)) as archive:
+            part = {title: part for part, title in workbook_file.sheet_titles(archive).items()}.get(title)
+            return part is not None and bool(_AUTO_FILTER.search(archive.read(part)))
+
     def read(self, titles: Iterable[str]) -> dict[str, SheetRead]:
         """The tabs named (those the workbook has)."""
         wanted = [title for title in dict.fromkeys(titles) if title in self.titles]
