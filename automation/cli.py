@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -15,6 +16,7 @@ from .application.all_centers import Shard
 from .application.commands import EXIT_OK, init_all, run_once
 from .config import Config, load_config
 from .errors import AutomationError, ConfigError
+from .language import LocalizingStream, localize
 
 NOW_YEARS = (1900, 9999)  # SPEC 6: a --now outside these years is a usage error
 NOW_TOLERANCE = dt.timedelta(hours=1)  # SPEC 5: a --now farther than this from the clock is said
@@ -173,50 +175,80 @@ def setup_command_logging(command: str, log_format: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     log_format = args.log_format
+    language, keep = language_of(None), ()
     try:
         if args.command == "demo":
             from .application.demo import run_demo
 
             return run_demo(Path(args.dir))
         setup_command_logging(args.command, log_format)
-        config = load_config(args.config)
+        try:
+            config = load_config(args.config)
+        except ConfigError as error:
+            language = language_of(error.language)
+            raise
+        language, keep = config.language, config.names_kept_verbatim
         logs.use_timezone(config.timezone)
         if config.mail.password_env:
             logs.register_secret(os.environ.get(config.mail.password_env))
-        shard = Shard.parse(args.shard) if args.shard else None
-        if args.command == "init":
-            return init_all(config)
-        if args.command == "run":
-            err = _Discard() if log_format == "json" else None
-            if args.preview and not args.dry_run:
-                raise ConfigError("--preview 只能與 --dry-run 同用：它把將要發出的郵件寫進資料夾，不發送")
-            now = parse_now(args.now, config)
-            if args.now is not None:
-                warn_if_now_is_far(now, dt.datetime.now(config.timezone), config, args.dry_run)
-            return run_once(config, now, args.dry_run, err=err, shard=shard,
-                            preview=Path(args.preview) if args.preview else None)
-        if args.command == "test-mail":
-            from .application.mail_check import send_test_mail
-
-            return send_test_mail(config, args.to, parse_now(None, config))
-        if args.command == "serve":
-            from .serve import serve
-
-            fake_start = parse_now(args.fake_clock, config) if args.fake_clock else None
-            return serve(config, shard=shard, fake_clock_start=fake_start)
-        if args.command == "status":
-            from .application.status import status_report
-
-            return status_report(config, parse_now(args.now, config), shard=shard, read_sheets=not args.no_sheets)
+        with speaking(language, keep):
+            return run_command(args, config)
     except AutomationError as error:
+        message = localize(str(error), language, keep)
         if log_format == "json":
-            logs.event_record(logging.getLogger("automation.cli"), logging.ERROR, "command_failed", str(error),
-                              exit_code=error.exit_code)
+            with speaking(language, keep):
+                logs.event_record(logging.getLogger("automation.cli"), logging.ERROR, "command_failed", message,
+                                  exit_code=error.exit_code)
         else:
-            print(f"錯誤：{error}", file=sys.stderr)
+            print(localize("錯誤：", language) + message, file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         return 130
+
+
+def language_of(configured: str | None) -> str:
+    """What an error is said in before the configuration is read: Traditional, the default."""
+    return configured or "zh-Hant"
+
+
+@contextlib.contextmanager
+def speaking(language: str, keep: tuple[str, ...]):
+    """stdout and stderr (and so the log lines) in the configured language while a command runs
+    (SPEC 5.1): every line a command prints, whoever wrote it, passes through one converter."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = LocalizingStream(sys.stdout, language, keep), LocalizingStream(sys.stderr, language, keep)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def run_command(args: argparse.Namespace, config: Config) -> int:
+    shard = Shard.parse(args.shard) if args.shard else None
+    if args.command == "init":
+        return init_all(config)
+    if args.command == "run":
+        err = _Discard() if args.log_format == "json" else None
+        if args.preview and not args.dry_run:
+            raise ConfigError("--preview 只能與 --dry-run 同用：它把將要發出的郵件寫進資料夾，不發送")
+        now = parse_now(args.now, config)
+        if args.now is not None:
+            warn_if_now_is_far(now, dt.datetime.now(config.timezone), config, args.dry_run)
+        return run_once(config, now, args.dry_run, err=err, shard=shard,
+                        preview=Path(args.preview) if args.preview else None)
+    if args.command == "test-mail":
+        from .application.mail_check import send_test_mail
+
+        return send_test_mail(config, args.to, parse_now(None, config))
+    if args.command == "serve":
+        from .serve import serve
+
+        fake_start = parse_now(args.fake_clock, config) if args.fake_clock else None
+        return serve(config, shard=shard, fake_clock_start=fake_start)
+    if args.command == "status":
+        from .application.status import status_report
+
+        return status_report(config, parse_now(args.now, config), shard=shard, read_sheets=not args.no_sheets)
     return EXIT_OK
 
 

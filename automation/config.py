@@ -100,6 +100,18 @@ class Config:
     def vocabulary(self) -> Vocabulary:
         return Vocabulary(self.language)
 
+    @property
+    def names_kept_verbatim(self) -> tuple[str, ...]:
+        """What output quotes exactly as the user wrote it, whatever the language (SPEC 5.1):
+        the config's file and names, and the other spelling's tab titles and headers when quoted
+        (「主管隊列」 being renamed, a staff header as the sheet spells it)."""
+        names = [str(self.source), str(self.mail.outbox_dir), self.mail.sender]
+        for center in self.centers:
+            names += [center.name, center.spreadsheet, center.supervisor.name, center.manager.name]
+            names += [str(path) for path in (center.path, center.credentials) if path is not None]
+        quoted = [f"「{name}」" for name in self.vocabulary.other_spellings()]
+        return tuple(dict.fromkeys([*names, *quoted]))
+
 
 # Characters that break a mail header or a log line: C0 controls (CR, LF, NUL, tab…), DEL, C1
 # controls, and the Unicode line and paragraph separators.
@@ -233,7 +245,13 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"設定檔 {source} 不是有效的 TOML：{error}") from None
     except OSError as error:
         raise ConfigError(f"無法讀取設定檔 {source}：{error.strerror}") from None
-    return parse_config(raw, source)
+    try:
+        return parse_config(raw, source)
+    except ConfigError as error:
+        # Said in the language the file asks for, when it asks for a known one (SPEC 5.1).
+        language = raw.get("language")
+        error.language = language if language in LANGUAGES else None
+        raise
 
 
 def parse_config(raw: dict, source: Path) -> Config:

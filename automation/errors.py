@@ -9,6 +9,7 @@ class AutomationError(Exception):
     """Base of every error the worker raises on purpose."""
 
     exit_code = 1
+    language: str | None = None  # the language to say it in, when known before the config is (SPEC 5.1)
 
 
 class ConfigError(AutomationError):

@@ -11,6 +11,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from .language import localize
+
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "sheet_templates"
 LANGUAGES = ("zh-Hant", "zh-Hans")
 
@@ -159,6 +161,18 @@ class Vocabulary:
         names = self._layouts[name].get("chart", [])
         headers = self._layouts[name]["zh-Hant"]
         return [headers.index(header) for header in names]
+
+    def other_spellings(self) -> tuple[str, ...]:
+        """Tab titles and main-tab headers as the other language spells them: names a sheet may
+        still carry (a tab about to be renamed, a staff header typed that way)."""
+        titles = [self._main["tab"], *self._tabs.values()]
+        names = [t[lang] for t in titles for lang in LANGUAGES if lang != self.language]
+        names += [c.headers[lang] for c in self.columns for lang in LANGUAGES if lang != self.language]
+        return tuple(name for name in dict.fromkeys(names) if localize(name, self.language) != name)
+
+    def localize(self, text: str, keep: tuple[str, ...] = ()) -> str:
+        """Free-form text (an error, a log detail) in this language; `keep` stays as given."""
+        return localize(text, self.language, keep)
 
     def layout_chart_row_names(self, name: str) -> list[str]:
         """The first cells of the rows a "rows" chart draws, in the configured language."""

@@ -59,11 +59,8 @@ def describe_new_ids(record_ids: list[str]) -> str:
     return "\n".join(describe_new_id_rows(record_ids, limit=None))
 
 
-CONTINUED = {"zh-Hant": "（續）", "zh-Hans": "（续）"}  # starts the detail of a continuation row
-
-
 def describe_new_id_rows(record_ids: list[str], limit: int | None = MAX_DETAIL_CHARS,
-                         continued: str = CONTINUED["zh-Hant"]) -> list[str]:
+                         vocabulary: Vocabulary | None = None) -> list[str]:
     """The details of the ids-assigned event: the count, then the ranges per date, newest dates
     first, cut between ranges into details of at most `limit` characters (one log row each)."""
     by_day: dict[str, list[int]] = {}
@@ -81,7 +78,9 @@ def describe_new_id_rows(record_ids: list[str], limit: int | None = MAX_DETAIL_C
             ranges.append(f"R{day}-{start:03d}" + (f"～{previous:03d}" if previous != start else ""))
             if seq is not None:
                 start = previous = seq
-    details = [f"{len(record_ids)} 個："]
+    words = vocabulary or Vocabulary()
+    continued = words.label("log", "continued")
+    details = [words.label("log", "ids_count", count=len(record_ids))]
     for text in ranges:
         joined = details[-1] + ("" if details[-1].endswith("：") else "；") + text
         if limit is not None and len(joined) > limit:
@@ -112,7 +111,7 @@ def cycle_log_rows(evaluation: pd.DataFrame, now_text: str, vocabulary: Vocabula
             for event, record_id, detail in status_events(evaluation, vocabulary)]
     new_ids = evaluation.loc[evaluation["id_is_new"], "record_id"].tolist()
     if new_ids:
-        details = describe_new_id_rows(new_ids, continued=CONTINUED[vocabulary.language])
+        details = describe_new_id_rows(new_ids, vocabulary=vocabulary)
         rows[:0] = [log_row(now_text, vocabulary, "ids_assigned", "", detail) for detail in details]
     return rows
 

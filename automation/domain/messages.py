@@ -131,7 +131,8 @@ def failed_log_row(message: OutgoingMessage, reason: str, now_text: str, vocabul
     if message.kind in ALERT_RECIPIENTS:
         shown = message.record_ids[:MAX_IDS_IN_FAILURE]
         ids = "、".join(shown) + ("…" if len(message.record_ids) > len(shown) else "")
-    return log_row(now_text, vocabulary, "message_failed", ids, f"{sent_detail(message)}；{reason}")
+    # The reason is free text (a server's answer, worded by the transport): said in the language.
+    return log_row(now_text, vocabulary, "message_failed", ids, f"{sent_detail(message)}；{vocabulary.localize(reason)}")
 
 
 def message_id(center: str, kind: str, period: str, role: str, email: str, domain: str) -> str:
