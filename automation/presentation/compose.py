@@ -254,7 +254,7 @@ def render_html(doc: Document) -> str:
     for block in _with_overview(doc):
         if isinstance(block, Overview):
             parts.append(_h2(doc.overview_title))
-            parts.append("<ul>" + "".join(f"<li>{_e(item)}</li>" for item in doc.overview) + "</ul>")
+            parts.append("<ul>" + "".join(f"<li>{_overview_item(item)}</li>" for item in doc.overview) + "</ul>")
         else:
             parts.append(_html_block(block, doc))
     parts.append(f'<p class="muted footer">{_e(doc.footer)}</p>')
@@ -308,8 +308,12 @@ def _html_block(block, doc: Document) -> str:
     if isinstance(block, Table):
         header = []
         for position, cell in enumerate(block.header):
-            swatch = _swatch(block.swatches[position - 1]) if 0 < position <= len(block.swatches) else ""
-            header.append(swatch + _e(cell))
+            if 0 < position <= len(block.swatches):
+                # The colour key on its own line above a name kept whole: at 390 px a key and its
+                # name side by side broke 接待數 into 接待 / 數.
+                header.append(f'{_swatch(block.swatches[position - 1])}<br><span class="nb">{_e(cell)}</span>')
+            else:
+                header.append(_e(cell))
         text_from = block.text_from if block.text_from is not None else len(block.header)
         rows = []
         for index, row in enumerate(block.rows):
@@ -335,6 +339,12 @@ def _html_block(block, doc: Document) -> str:
         return "\n".join((_h2(block.title), '<table role="presentation" cellpadding="0" cellspacing="0">'
                           + "".join(rows) + "</table>"))
     raise TypeError(type(block))
+
+
+def _overview_item(item: str) -> str:
+    """`主管隊列：8 項`, the count kept on one line (at 390 px it broke as `：1` / `項`)."""
+    name, colon, count = item.rpartition("：")
+    return f'{_e(name)}{colon}<span class="nb">{_e(count)}</span>' if colon else _e(item)
 
 
 def _swatch(color: str) -> str:
