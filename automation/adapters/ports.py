@@ -37,10 +37,12 @@ class SheetBackend:
         """What this is, in words (for `init` output and errors)."""
         raise NotImplementedError
 
-    def read(self, names: TabNames) -> Snapshot:
-        """Read everything a cycle needs. SheetUnusableError when the main tab is missing or the
-        file cannot be read; BackendUnavailableError / WorkbookLockedError when it cannot be
-        reached now."""
+    def read(self, names: TabNames, *, compare_tabs: bool = True) -> Snapshot:
+        """Read everything a cycle needs: the main tab, the event log and, with `compare_tabs`,
+        every generated tab; without it (SPEC 7) only the generated tabs of which the sheet keeps
+        no digest, the others being known by their digests. SheetUnusableError when the main
+        tab is missing or the file cannot be read; BackendUnavailableError / WorkbookLockedError
+        when it cannot be reached now."""
         raise NotImplementedError
 
     def write(self, plan: WritePlan) -> None:

@@ -29,6 +29,7 @@ from ..presentation import tab_formats
 from ..vocabulary import LANGUAGES, Vocabulary
 from . import workbook_file
 from .file_stamp import file_stamp
+from .workbook_digests import digests_in_file, keep_digests
 from .ports import SheetBackend, TabNames
 from .workbook_file import MIB, FileIdentity, PackageFacts
 from .workbook_tabs import add_overdue_rule, format_log, set_plain, write_tab
@@ -139,7 +140,7 @@ class WorkbookBackend(SheetBackend):
                 return self._book
         return self._load(for_writing=False)
 
-    def read(self, names: TabNames) -> Snapshot:
+    def read(self, names: TabNames, *, compare_tabs: bool = True) -> Snapshot:
         book = self._current_book()
         _adopt_other_spellings(book, (*names.summaries, names.log))
         main = next((title for title in names.main if title in book.sheetnames), None)
@@ -154,16 +155,18 @@ class WorkbookBackend(SheetBackend):
         rows = [row + [None] * (width - len(row)) for row in values[1:]]
         while rows and all(v is None for v in rows[-1]):
             rows.pop()
-        tabs = {}
-        for title in names.summaries:
-            # A tab without the worker's filter was written before tabs were formatted: left
-            # out, it is rewritten, formats and all.
-            if title in book.sheetnames and book[title].auto_filter.ref:
-                tabs[title] = _sheet_values(book[title])
+        # A tab without the worker's filter was written before tabs were formatted: left out (no
+        # digest, not read), it is rewritten, formats and all. SPEC 7: one the file keeps a digest
+        # of is known by it, unless asked to compare.
+        formatted = [title for title in names.summaries if title in book.sheetnames and book[title].auto_filter.ref]
+        kept = digests_in_file(self.path)
+        digests = {title: kept[title] for title in formatted if title in kept}
+        tabs = {title: _sheet_values(book[title]) for title in formatted if compare_tabs or title not in digests}
         log_rows = []
         if names.log in book.sheetnames:
             log_rows = _sheet_values(book[names.log], min_row=2)
-        return Snapshot(main_tab=main, header=list(header), rows=rows, tabs=tabs, log_rows=log_rows)
+        return Snapshot(main_tab=main, header=list(header), rows=rows, tabs=tabs, log_rows=log_rows,
+                        tab_digests=digests)
 
     # --- writing -----------------------------------------------------------------------------
     def write(self, plan: WritePlan) -> None:
@@ -183,6 +186,8 @@ class WorkbookBackend(SheetBackend):
             _replace_tab(book, title, content, plan.tab_formats.get(title), plan.main_tab)
         if plan.log_rows:
             _append_rows(book, plan.log_tab, plan.log_header, plan.log_rows)
+        if plan.tabs and plan.tab_digests is not None:
+            keep_digests(book, plan.tab_digests)  # in the same save as the tabs (SPEC 7)
         self._save(book)
 
     def append_log(self, title: str, header: list[str], rows: list[list[Any]]) -> None:

@@ -254,7 +254,8 @@ class CycleRunner:
             # A lazily written lease (Google Sheets) is held before the first message goes out.
             transport = HoldingTransport(transport, lease)
         try:
-            result = one_center.run_center(center, config, now, backend, transport, dry_run=dry_run)
+            result = one_center.run_center(center, config, now, backend, transport, dry_run=dry_run,
+                                           compare_tabs=look is None or look.compare_tabs)
             if self.keep and not dry_run:
                 try:
                     lease.hold()  # serve: a lazily written lease is written once a cycle went well

@@ -39,6 +39,7 @@ class Look:
     stamp: dict[str, Any] | None
     reason: str
     record: FullRead | None
+    compare_tabs: bool = True  # a full cycle reads the generated tabs: the day's first (SPEC 7)
 
     @property
     def idle(self) -> bool:
@@ -77,16 +78,24 @@ class ChangeTracker:
         service is unreachable (the cycle fails as a full read would)."""
         stamp = backend.change_stamp()
         record = self._load(center.name)
-        reason = change_policy.full_read_reason(
-            record, sheet=sheet_identity(center), config=config_digest(center, config), stamp=stamp,
-            now=now.astimezone(config.timezone), schedule=schedule_of(config))
-        return Look(stamp, reason, record)
+        sheet, digest, local = sheet_identity(center), config_digest(center, config), now.astimezone(config.timezone)
+        reason = change_policy.full_read_reason(record, sheet=sheet, config=digest, stamp=stamp, now=local,
+                                                schedule=schedule_of(config))
+        checked = change_policy.tabs_checked_today(record, sheet=sheet, config=digest, now=local)
+        return Look(stamp, reason, record, compare_tabs=not checked)
 
     def remember(self, center: CenterConfig, config: Config, look: Look, now: dt.datetime, *,
                  wrote: bool, pending: bool, rows: int) -> None:
-        """A full read finished: the stamp taken before it is what the next look compares with."""
+        """A full read finished: the stamp taken before it is what the next look compares with,
+        and the day whose generated tabs were read (when this cycle read them) is kept."""
+        local = now.astimezone(config.timezone)
+        extra = {}
+        if look.compare_tabs:
+            extra[change_policy.TABS_CHECKED] = local.date().isoformat()
+        elif look.record is not None and change_policy.TABS_CHECKED in look.record.extra:
+            extra[change_policy.TABS_CHECKED] = look.record.extra[change_policy.TABS_CHECKED]
         record = FullRead(sheet=sheet_identity(center), config=config_digest(center, config), stamp=look.stamp,
-                          at=now.astimezone(config.timezone).isoformat(), wrote=wrote, pending=pending, rows=rows)
+                          at=local.isoformat(), wrote=wrote, pending=pending, rows=rows, extra=extra)
         with self._lock:
             if self.keep_in_memory:
                 self._memory[center.name] = record

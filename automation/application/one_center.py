@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -23,7 +23,7 @@ from ..adapters.ports import SheetBackend, TabNames, Transport
 from ..config import CenterConfig, Config
 from ..domain import dates, events, messages, quarterly_report, rules, summaries
 from ..domain import due as due_rules
-from ..domain.cells import row_anchors, same_tab_content
+from ..domain.cells import row_anchors, same_tab_content, tab_digest
 from ..domain.init_plan import Layout
 from ..domain.privacy import with_phones_masked
 from ..domain.records import CellWrite, CenterResult, OutgoingMessage, Snapshot, WritePlan
@@ -106,25 +106,47 @@ def received_times(frame: pd.DataFrame) -> dict[int, tuple[int, int]]:
     """Sheet row → the time of day staff gave with 接待日期, for rows that gave one."""
     out = {}
     for sheet_row, value in zip(frame.index.tolist(), frame["received_at"].tolist()):
-        time = dates.time_of_day(value) if value is not None else None
+        if value is None or type(value) is int or (type(value) is float and value.is_integer()):
+            continue  # no time of day (a whole serial: the usual cell on Google), without a call
+        time = dates.time_of_day(value)
         if time is not None:
             out[sheet_row] = time
     return out
 
 
+@dataclass
+class TabsPlan:
+    """The generated tabs a cycle writes (title → content, title → format) and the digests of
+    all of them after the write (None: the backend keeps none)."""
+
+    changed: dict[str, list[list[Any]]] = field(default_factory=dict)
+    formats: dict[str, Any] = field(default_factory=dict)
+    digests: dict[str, str] | None = None
+
+
 def plan_tabs(evaluation: pd.DataFrame, today: int, config: Config, vocabulary: Vocabulary,
               existing: dict[str, list[list[Any]]], times: dict[int, tuple[int, int]] | None = None,
-              ) -> tuple[dict[str, list[list[Any]]], dict[str, list[list[Any]]], dict[str, Any]]:
-    """(all summary tabs by key, the ones whose content changed by title, their formats by title)."""
+              digests: dict[str, str] | None = None) -> TabsPlan:
+    """What to write of the summary tabs. A tab is written when it is missing or lost the
+    worker's formatting (neither read nor digested), when what was read of it differs from what
+    it should hold (a hand edit), or when the digest the sheet keeps (`digests`, SPEC 7) is not
+    the digest of what it should hold (a digest missing or of another format version included)."""
     built = summaries.build_tabs(evaluation, today, vocabulary, config.review_window_days, times,
                                  config.escalation.day_basis)
-    changed, formats = {}, {}
+    plan = TabsPlan(digests={} if digests is not None else None)
     for key, content in built.items():
         title = vocabulary.tab_title(key)
-        if title not in existing or not same_tab_content(existing[title], content):
-            changed[title] = content
-            formats[title] = tab_formats.tab_format(key, content, vocabulary)
-    return built, changed, formats
+        digest = tab_digest(content, tab_formats.FORMAT_VERSION)
+        if title in existing:
+            write = not same_tab_content(existing[title], content) or (digests is not None and digests.get(title) != digest)
+        else:
+            write = digests is None or digests.get(title) != digest
+        if write:
+            plan.changed[title] = content
+            plan.formats[title] = tab_formats.tab_format(key, content, vocabulary)
+        if plan.digests is not None:
+            plan.digests[title] = digest
+    return plan
 
 
 def new_row_notes(frame: pd.DataFrame, evaluation: pd.DataFrame) -> list[tuple[int, str, str]]:
@@ -147,16 +169,19 @@ def local_now(now: dt.datetime, config: Config) -> dt.datetime:
 @collector_paused
 def run_center(center: CenterConfig, config: Config, now: dt.datetime, backend: SheetBackend,
                transport: Transport | None, dry_run: bool = False, monotonic: Callable[[], float] = time.monotonic,
-               journal: MessageJournal | None = None) -> CenterResult:
+               journal: MessageJournal | None = None, compare_tabs: bool = True) -> CenterResult:
     """One cycle for one center. Raises AutomationError for what stops the center; whatever
     is raised once the sheet was read, its 緊急 alerts have gone out first.
+
+    `compare_tabs` False (SPEC 7: not the day's first full cycle) reads no generated tab the
+    sheet keeps a digest of; each is written when its digest changes.
 
     `journal` (default: the center's under `state_dir`) keeps the record of each message sent
     until the event log holds it (SPEC 4.2, automation/journal.py)."""
     started = monotonic()
     journal = journal if journal is not None else MessageJournal.for_center(config, center)
     cycle = _Cycle(center, config, now, backend, CenterResult(center.name), journal)
-    snapshot = backend.read(cycle.names)
+    snapshot = backend.read(cycle.names, compare_tabs=compare_tabs)
     try:
         plan, due = cycle.plan(snapshot)
         if dry_run:
@@ -203,7 +228,8 @@ def run_center(center: CenterConfig, config: Config, now: dt.datetime, backend: 
 
 def main_table_of(snapshot: Snapshot, center: CenterConfig, vocabulary: Vocabulary) -> MainTable:
     """The main tab of what the backend read, as the rules take it (a cycle's first step)."""
-    return build_main_table(snapshot.header, snapshot.rows, vocabulary, center.name, snapshot.main_tab)
+    return build_main_table(snapshot.header, snapshot.rows, vocabulary, center.name, snapshot.main_tab,
+                            columns=snapshot.columns)
 
 
 def evaluate_table(table: MainTable, snapshot: Snapshot, center: CenterConfig, config: Config,
@@ -254,15 +280,16 @@ class _Cycle:
         result.rows = len(evaluation)
         result.new_notes = new_row_notes(table.frame, evaluation)
         shown = with_phones_masked(evaluation)  # what leaves the main tab: tabs and mails
-        built, changed_tabs, formats = plan_tabs(shown, self.today, config, vocabulary, snapshot.tabs,
-                                                 received_times(table.frame))
+        tabs = plan_tabs(shown, self.today, config, vocabulary, snapshot.tabs, received_times(table.frame),
+                           snapshot.tab_digests)
         log_rows = events.cycle_log_rows(evaluation, self.now_text, vocabulary)
         result.escalations = sum(1 for row in log_rows if row[1] in (
             vocabulary.label("events", "escalated_supervisor"), vocabulary.label("events", "escalated_manager")))
         log_rows += skipped_log_rows(result.skipped_rows, snapshot.log_rows, self.now_text, vocabulary)
         plan = WritePlan(
-            main_tab=snapshot.main_tab, new_headers=new_headers, cells=cells, tabs=changed_tabs, tab_formats=formats,
+            main_tab=snapshot.main_tab, new_headers=new_headers, cells=cells, tabs=tabs.changed, tab_formats=tabs.formats,
             log_tab=names.log, log_header=vocabulary.tab_layout("event_log"), log_rows=log_rows,
+            tab_digests=tabs.digests if tabs.changed else None,
         )
         self.due = messages.due_messages(
             evaluation=shown, log_rows=[*snapshot.log_rows, *self.journal_rows, *log_rows], state=self.state,

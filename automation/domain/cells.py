@@ -88,6 +88,13 @@ def tab_cell_key(value: Any) -> str:
 SERIAL_EPOCH = dt.date(1899, 12, 30).toordinal()
 
 
+def tab_digest(content: list[list[Any]], version: str) -> str:
+    """What the worker writes in a generated tab, as a short digest (SPEC 7): its values as built
+    (dates, numbers, text) and the version of how tabs are formatted. Kept with the sheet beside
+    the tab, it tells a later cycle whether the tab needs writing without reading it back."""
+    return hashlib.sha256(f"{version}\x1f{content!r}".encode("utf-8")).hexdigest()[:24]
+
+
 def same_tab_content(a: list[list[Any]], b: list[list[Any]]) -> bool:
     """Equal once every cell is a `tab_cell_key`, trailing blanks ignored."""
     def keys(row):

@@ -75,6 +75,17 @@ class FullRead:
         return moment if moment.tzinfo is not None else None
 
 
+TABS_CHECKED = "tabs_checked"  # FullRead.extra: the local day whose full cycle read the generated tabs
+
+
+def tabs_checked_today(record: FullRead | None, *, sheet: str, config: str, now: dt.datetime) -> bool:
+    """Whether a full cycle of this local day (`now`) already read the generated tabs and put a
+    hand edit right (SPEC 7); until one has, each full cycle reads and compares them. Lost state,
+    another sheet or configuration, a standby taking over: not yet."""
+    return (record is not None and record.sheet == sheet and record.config == config
+            and record.extra.get(TABS_CHECKED) == now.date().isoformat())
+
+
 def drive_time(text: str) -> dt.datetime | None:
     """Drive's RFC 3339 time (`2023-08-17T10:53:46.472Z`) or an ISO time we stored."""
     try:

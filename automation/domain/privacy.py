@@ -9,6 +9,8 @@ digits, then 7-8 digits) inside any text; `mask_phones` does it for whole column
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+from itertools import accumulate
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # only annotations: logging (which masks phones) must not import pandas
@@ -20,7 +22,7 @@ MOBILE_IN_TEXT = re.compile(r"(?<![0-9A-Za-z_.])(?:\+?86[-\s]?)?1[3-9](?:[-\s]?\
 # Not after ":" or "-" either, so that times and ISO dates are left alone.
 LANDLINE_IN_TEXT = re.compile(r"(?<![0-9A-Za-z_.:-])(?:\(0\d{2,3}\)|0\d{2,3})[-\s]?\d{3,4}[-\s]?\d{4}(?![0-9A-Za-z_:])")
 # A cheap first look: texts without 7 digits in a row, allowing separators, hold no phone.
-_MAYBE_PHONE = r"\d(?:[-\s()]?\d){6}"
+_MAYBE_PHONE = re.compile(r"\d(?:[-\s()]?\d){6}")
 
 
 def mask_phone(phone: str) -> str:
@@ -49,18 +51,23 @@ def mask_phones_in_text(text: str) -> str:
 
 
 def mask_phones(values: pd.Series) -> pd.Series:
-    """`mask_phones_in_text` over a column of texts (non-text cells are left as they are). Only
-    the cells with seven digits in a row are searched closely."""
+    """`mask_phones_in_text` over a column of texts (non-text cells are left as they are); the
+    column itself when no cell holds a phone. The cells that may hold one (seven digits in a
+    row) are found by one search over the column's texts joined, not a search per cell."""
     if values.empty:
         return values
-    texts = values.astype(object)
-    is_text = texts.map(type).eq(str)
-    maybe = is_text & texts.where(is_text, "").str.contains(_MAYBE_PHONE, regex=True)
-    if not maybe.any():
+    texts = [value if type(value) is str else "" for value in values.tolist()]
+    joined = "\x00".join(texts)  # no digit, space or bracket: a match never spans two cells
+    if _MAYBE_PHONE.search(joined) is None:
         return values
-    out = texts.copy()
-    out[maybe] = (texts[maybe].str.replace(MOBILE_IN_TEXT, _masked, regex=True)
-                  .str.replace(LANDLINE_IN_TEXT, _masked, regex=True))
+    ends = list(accumulate(len(text) + 1 for text in texts))  # where each cell's successor starts
+    maybe = sorted({bisect_right(ends, match.start()) for match in _MAYBE_PHONE.finditer(joined)})
+    masked = [(position, mask_phones_in_text(texts[position])) for position in maybe]
+    masked = [(position, text) for position, text in masked if text != texts[position]]
+    if not masked:
+        return values
+    out = values.astype(object, copy=True)
+    out.iloc[[position for position, _ in masked]] = [text for _, text in masked]
     return out
 
 

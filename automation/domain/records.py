@@ -66,6 +66,9 @@ class WritePlan:
     log_tab: str = ""
     log_header: list[str] = field(default_factory=list)
     log_rows: list[list[Any]] = field(default_factory=list)
+    # SPEC 7: generated tab title → digest of its content, for every generated tab, kept with the
+    # sheet in the same write as the tabs; None where the backend keeps no digests.
+    tab_digests: dict[str, str] | None = None
 
     def is_empty(self) -> bool:
         return not (self.new_headers or self.cells or self.tabs or self.log_rows)
@@ -73,7 +76,8 @@ class WritePlan:
 
 @dataclass
 class Snapshot:
-    """What a backend read of one spreadsheet: the main tab and the worker's own tabs.
+    """What a backend read of one spreadsheet: the main tab, the event log, and the generated
+    tabs it was asked to read or has no digest of (SPEC 7).
 
     Cell values are raw: str, int, float, bool, datetime/date (local workbook) or serial
     numbers (Google), None for empty. `rows` start at sheet row 2."""
@@ -81,8 +85,22 @@ class Snapshot:
     main_tab: str
     header: list[Any]
     rows: list[list[Any]]
-    tabs: dict[str, list[list[Any]]]  # generated tab title → its values, header included
+    tabs: dict[str, list[list[Any]]]  # generated tab title → its values, header included (the tabs read)
     log_rows: list[list[Any]]  # event log rows after its header
+    # SPEC 7: generated tab title → the digest of what the worker last wrote there, for the tabs
+    # that exist with the worker's formatting; None where the backend keeps no digests (then
+    # every generated tab is read and compared).
+    tab_digests: dict[str, str] | None = None
+    # The same rows column by column (one list per header position, each as long as the rows),
+    # when the backend read them so: a DataFrame is made of columns without transposing. Then
+    # `rows` is left empty.
+    columns: list[list[Any]] | None = None
+
+    @property
+    def row_count(self) -> int:
+        if self.columns is None:
+            return len(self.rows)
+        return len(self.columns[0]) if self.columns else 0
 
 
 @dataclass

@@ -21,8 +21,9 @@ class MainTable:
 
 
 def build_main_table(header: list[object], rows: list[list[object]], vocabulary: Vocabulary,
-                     center: str, tab: str) -> MainTable:
-    """Map headers to keys and check the structure; a problem here stops the center (exit 3)."""
+                     center: str, tab: str, columns: list[list[object]] | None = None) -> MainTable:
+    """Map headers to keys and check the structure; a problem here stops the center (exit 3).
+    The data rows come as `rows`, or column by column as `columns` (each as long as the rows)."""
     positions = vocabulary.match_headers(header)
     missing = [c for c in vocabulary.columns if c.required and c.key not in positions]
     if missing:
@@ -39,12 +40,15 @@ def build_main_table(header: list[object], rows: list[list[object]], vocabulary:
     width = len(header)
     # Rows may be ragged (Google leaves out trailing empty cells): transposed in one go, short
     # rows padded with None, instead of a look-up per cell.
-    by_position = list(zip_longest(*rows, fillvalue=None)) if rows else []
-    index = pd.RangeIndex(2, 2 + len(rows))
+    if columns is not None:
+        by_position, count = columns, len(columns[0]) if columns else 0
+    else:
+        by_position, count = (list(zip_longest(*rows, fillvalue=None)) if rows else []), len(rows)
+    index = pd.RangeIndex(2, 2 + count)
     data = {}
     for column in vocabulary.columns:
         position = positions.get(column.key)
-        values = np.empty(len(rows), dtype=object)
+        values = np.empty(count, dtype=object)
         if position is not None and position < len(by_position):
             values[:] = by_position[position]
         data[column.key] = pd.Series(values, index=index, dtype=object, copy=False)

@@ -11,6 +11,8 @@ requests), so a new tab looks like the others by declaring its columns and their
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +29,9 @@ HIGHLIGHTED_CATEGORIES = ("emergency", "complaint")
 # Recognises the worker's own rules among a sheet's conditional formats (Google: in the formula).
 RULE_MARK = 'N("reception-worker:tab")=0'
 OVERDUE_MARK = 'N("reception-worker:overdue")=0'
+# Part of every generated tab's digest (domain/cells.py `tab_digest`): raise it when a change to
+# how tabs look must reach tabs already written; their digests then differ, so they are rewritten.
+FORMAT_VERSION = "1"
 
 
 @dataclass(frozen=True)
@@ -115,7 +120,27 @@ class TabFormat:
 
 def text_width(text: str) -> float:
     """Display width in characters: a CJK or full-width character counts 2."""
-    return float(sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text))
+    if text.isascii():
+        return float(len(text))
+    wide = len(_wide_characters().findall(text))
+    if max(text) > "\uffff":  # beyond the Basic Multilingual Plane (rare): one by one
+        wide += sum(1 for ch in text if ch > "\uffff" and unicodedata.east_asian_width(ch) in "WF")
+    return float(len(text) + wide)
+
+
+@functools.lru_cache(maxsize=1)
+def _wide_characters() -> re.Pattern:
+    """The wide and full-width characters of the Basic Multilingual Plane, as one character
+    class: counted by one search in C instead of a look-up per character."""
+    ranges, start = [], None
+    for code in range(0x10001):
+        wide = code < 0x10000 and unicodedata.east_asian_width(chr(code)) in "WF"
+        if wide and start is None:
+            start = code
+        elif not wide and start is not None:
+            ranges.append(f"\\u{start:04x}-\\u{code - 1:04x}")
+            start = None
+    return re.compile("[" + "".join(ranges) + "]")
 
 
 def cell_width(value: Any) -> float:
@@ -170,11 +195,17 @@ def _widths(content: list[list[Any]], styles: tuple[ColumnStyle, ...], bold_rows
     widths = []
     for column, style in enumerate(styles):
         widest = 0.0
+        capped = style.max_width - 1.5  # a column this wide is as wide as it gets
         for index, row in enumerate(content):
+            if widest >= capped:
+                break
             if column < len(row):
                 # A header or a bold title is wider; the header also has the filter button.
                 extra = 2.0 if index == 0 else (1.0 if index in bold_rows else 0.0)
-                widest = max(widest, cell_width(row[column]) + extra)
+                value = row[column]
+                if type(value) is str and 2 * len(value) + extra <= widest:
+                    continue  # not wider, even if every character were wide
+                widest = max(widest, cell_width(value) + extra)
         widths.append(min(style.max_width, max(style.min_width, widest + 1.5)))
     return tuple(widths)
 

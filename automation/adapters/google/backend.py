@@ -4,8 +4,12 @@ Requests per cycle (Google allows 60 per minute per user):
 - the sheet's layout (`spreadsheets.get`: tab titles, sheetIds, grid sizes, protections,
   conditional formats) is fetched once per backend instance and kept; it is fetched again
   when a read or a write finds it stale (a tab renamed, deleted or added meanwhile);
-- `read`: ONE `values:batchGet` of the main tab, the generated tabs that exist and the
-  event log (unformatted values, dates as serial numbers);
+- `read`: ONE `values:batchGet` of the main tab, the event log's four columns and — on the
+  day's first full cycle, or for a tab whose digest is missing — the generated tabs (SPEC 7:
+  the digests of what the worker last wrote in them are kept in developer metadata
+  `reception-worker.tab-digests`, written in the same batchUpdate as the tabs, and returned by
+  the layout read; a tab is rewritten when its digest changes); unformatted values, dates as
+  serial numbers;
 - `write`: ONE `values:batchGet` of the header row, the 記錄編號 column and — only when rows
   without an id are written — the staff columns that identify those rows, just before
   writing; then ONE `spreadsheets.batchUpdate` with everything: new tabs (sheetIds chosen
@@ -42,6 +46,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from itertools import zip_longest
 from typing import Any, Callable
 
 from gspread.exceptions import APIError
@@ -69,6 +74,30 @@ from .setup import initialize
 
 log = logging.getLogger("automation.google")
 NEW_TAB_SPARE_ROWS = 100
+LOG_COLUMNS = "!A2:D"  # the event log's 時間, 事件, 記錄編號, 詳情 (SPEC 4.1), below its header
+
+
+def main_tab_columns(columns: list[list[Any]]) -> tuple[list[Any], list[list[Any]]]:
+    """(header, data columns) of the main tab read column by column. The header is as wide as
+    the widest row (staff may type in a column they gave no header, and a worker column added
+    there would overwrite their cells); every column as long as the last row holding a value."""
+    header = [column[0] if column else None for column in columns]
+    count = 0
+    for column in columns:
+        last = len(column)
+        while last > count + 1 and column[last - 1] is None:
+            last -= 1
+        count = max(count, last - 1)
+    data = []
+    for column in columns:
+        body = column[1:count + 1]
+        data.append(body if len(body) == count else body + [None] * (count - len(body)))
+    return header, data
+
+
+def rows_of(columns: list[list[Any]]) -> list[list[Any]]:
+    """Values read column by column, as rows (short columns padded with None)."""
+    return [list(row) for row in zip_longest(*columns, fillvalue=None)]
 
 
 class GoogleSheetsBackend(SheetBackend):
@@ -155,7 +184,7 @@ class GoogleSheetsBackend(SheetBackend):
         1,000 centers of 2,000 rows would otherwise hold gigabytes between cycles)."""
         self._read_state = None
 
-    def read(self, names: TabNames) -> Snapshot:
+    def read(self, names: TabNames, *, compare_tabs: bool = True) -> Snapshot:
         layout, fresh = self.session.layout_now()
         while True:
             main = next((title for title in names.main if title in layout.tabs), None)
@@ -168,10 +197,21 @@ class GoogleSheetsBackend(SheetBackend):
                     f"請將記錄分頁命名為「{names.main[0]}」，本次未寫入任何內容"
                 )
             sources = self._generated_sources(layout, (*names.summaries, names.log))
-            titles = [main, *sources.values()]
+            digests = self._kept_digests(layout, sources, names)
+            # A generated tab without the filter the worker sets was written before tabs were
+            # formatted (or lost its format): not read, it is rewritten, formats and all. One the
+            # sheet keeps a digest of is known by it, except when asked to compare (SPEC 7).
+            summaries = {title: source for title, source in sources.items() if title != names.log
+                         and layout.tabs[source].basic_filter is not None
+                         and (compare_tabs or digests is None or title not in digests)}
+            ranges = {title: batch.quote_title(title) for title in [main, *summaries.values()]}
+            if names.log in sources:  # the event log's four columns, below its header (SPEC 4.1)
+                ranges[sources[names.log]] = batch.quote_title(sources[names.log]) + LOG_COLUMNS
             try:
-                answer = self.http.values_batch_get(self.key, [batch.quote_title(t) for t in titles],
-                                                    params=dict(READ_PARAMS, majorDimension="ROWS"))
+                # Column by column: the main tab becomes a DataFrame without transposing, and
+                # Google's answer holds a list per column instead of one per row (parsed in half the time).
+                answer = self.http.values_batch_get(self.key, list(ranges.values()),
+                                                    params=dict(READ_PARAMS, majorDimension="COLUMNS"))
             except APIError as error:
                 if not fresh and status_of(error) == 400:  # a tab renamed or deleted since the layout was read
                     layout, fresh = self.session.fetch_layout(), True
@@ -180,28 +220,28 @@ class GoogleSheetsBackend(SheetBackend):
             except (PermissionError, GoogleUnreachable, CredentialsRefused) as error:
                 raise self.session.translator.translate(error) from None
             break
-        ranges = answer.get("valueRanges", [])
         contents = {}
-        for title, value_range in zip(titles, ranges):
+        for (title, asked), value_range in zip(ranges.items(), answer.get("valueRanges", [])):
             extent = batch.range_extent(value_range.get("range", ""))
-            if extent is not None and title in layout.tabs:
+            if extent is not None and title in layout.tabs and asked == batch.quote_title(title):
                 layout.tabs[title].rows, layout.tabs[title].columns = extent
             contents[title] = [[None if v == "" else v for v in row] for row in value_range.get("values", [])]
-        values = contents[main]
-        width = max(map(len, values), default=0)
-        # The header is as wide as the widest row: staff may type in a column they gave no
-        # header, and a worker column added there would overwrite their cells.
-        header = (values[0] if values else []) + [None] * (width - (len(values[0]) if values else 0))
-        rows = [row if len(row) == width else row + [None] * (width - len(row)) for row in values[1:]]
-        while rows and all(v is None for v in rows[-1]):
-            rows.pop()
-        self._read_state = ReadState(main, header, rows)
-        # A generated tab without the filter the worker sets was written before tabs were formatted
-        # (or lost its format): left out, it is rewritten, formats and all.
-        tabs = {title: contents[source] for title, source in sources.items()
-                if title != names.log and layout.tabs[source].basic_filter is not None}
-        log_rows = contents[sources[names.log]][1:] if names.log in sources else []
-        return Snapshot(main_tab=main, header=list(header), rows=rows, tabs=tabs, log_rows=log_rows)
+        header, columns = main_tab_columns(contents[main])
+        self._read_state = ReadState(main, header, columns, len(columns[0]) if columns else 0)
+        tabs = {title: rows_of(contents[source]) for title, source in summaries.items()}
+        log_rows = rows_of(contents[sources[names.log]]) if names.log in sources else []
+        return Snapshot(main_tab=main, header=list(header), rows=[], tabs=tabs, log_rows=log_rows,
+                        tab_digests=digests, columns=columns)
+
+    def _kept_digests(self, layout: SheetLayout, sources: dict[str, str], names: TabNames) -> dict[str, str] | None:
+        """The digests the sheet keeps of its generated tabs (SPEC 7), for the tabs there under
+        their own title with the worker's formatting; None when the service keeps no developer
+        metadata (then every tab is read and compared)."""
+        if self.session.metadata_supported is False:
+            return None
+        return {title: digest for title, digest in layout.tab_digests.items()
+                if title in names.summaries and sources.get(title) == title
+                and layout.tabs[title].basic_filter is not None}
 
     def write(self, plan: WritePlan) -> None:
         if plan.is_empty():
@@ -267,7 +307,7 @@ class GoogleSheetsBackend(SheetBackend):
 
     # --- writing -----------------------------------------------------------------------------
     def _write(self, plan: WritePlan, state: ReadState, layout: SheetLayout) -> None:
-        work = WriteBatch()
+        work = WriteBatch(tab_digests=plan.tab_digests if plan.tabs else None)
         self._renames(layout, work)
         if plan.cells or plan.new_headers:
             self._worker_requests(plan, state, layout, work)

@@ -4,6 +4,7 @@ metadata the worker keeps on it — the write marker and the lease record (lease
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass, field
 
@@ -14,6 +15,10 @@ LAYOUT_FIELDS = ("sheets(properties(sheetId,title,index,gridProperties),protecte
                  "basicFilter(range),charts(chartId)),"
                  "developerMetadata(metadataId,metadataKey,metadataValue,location(locationType))")
 LEASE_KEY = "reception-worker.lease"
+# SPEC 7: the digests of the generated tabs as last written (JSON: title → digest), written in the
+# same batchUpdate as the tabs; a fixed metadataId, like the lease's, so two creations collide.
+DIGESTS_KEY = "reception-worker.tab-digests"
+DIGESTS_ID = 1278818436
 # The record's fixed metadataId: the first 31 bits of SHA-256("reception-worker.lease"). Fixed, so
 # that two workers creating it at once collide (one batch is refused) instead of both succeeding.
 LEASE_ID = 1278818435
@@ -41,6 +46,23 @@ def find_record(developer_metadata: list[dict]) -> LeaseRecord | None:
     return LeaseRecord(int(chosen["metadataId"]), str(chosen.get("metadataValue", "")))
 
 
+def find_digests(developer_metadata: list[dict]) -> tuple[int | None, dict[str, str]]:
+    """(metadataId, title → digest) of the generated tabs' digests; an unreadable record counts
+    as none kept (every generated tab is then read and compared)."""
+    found = [item for item in developer_metadata if item.get("metadataKey") == DIGESTS_KEY]
+    if not found:
+        return None, {}
+    chosen = min(found, key=lambda item: (int(item.get("metadataId", 0)) != DIGESTS_ID, int(item.get("metadataId", 0))))
+    try:
+        value = json.loads(chosen.get("metadataValue") or "")
+    except ValueError:
+        value = None
+    digests = value.get("tabs") if isinstance(value, dict) else None
+    if not isinstance(digests, dict):
+        digests = {}
+    return int(chosen["metadataId"]), {str(k): str(v) for k, v in digests.items() if isinstance(v, str)}
+
+
 @dataclass
 class Tab:
     sheet_id: int
@@ -63,6 +85,9 @@ class SheetLayout:
     marker_id: int | None = None
     marker_value: str | None = None
     lease: LeaseRecord | None = None  # the worker lease's record (lease.py)
+    # The generated tabs' digests (SPEC 7) and the metadataId holding them (None: none kept yet).
+    tab_digests: dict[str, str] = field(default_factory=dict)
+    digests_id: int | None = None
 
     @classmethod
     def parse(cls, metadata: dict) -> "SheetLayout":
@@ -83,6 +108,7 @@ class SheetLayout:
             if item.get("metadataKey") == MARKER_KEY:
                 layout.marker_id, layout.marker_value = int(item["metadataId"]), item.get("metadataValue")
         layout.lease = find_record(metadata.get("developerMetadata", []))
+        layout.digests_id, layout.tab_digests = find_digests(metadata.get("developerMetadata", []))
         return layout
 
     def new_sheet_id(self, taken: set[int]) -> int:

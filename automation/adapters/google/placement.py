@@ -9,7 +9,6 @@ column is now; a row that vanished or whose anchor became ambiguous is left for 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any
 
 import pandas as pd
@@ -26,11 +25,13 @@ READ_PARAMS = {"valueRenderOption": "UNFORMATTED_VALUE", "dateTimeRenderOption":
 
 @dataclass
 class ReadState:
-    """The main tab as the last read saw it: the basis of the write's anchors."""
+    """The main tab as the last read saw it: the basis of the write's anchors. Its data rows
+    column by column (one list per header position, each `count` long)."""
 
     title: str
     header: list[Any]
-    rows: list[list[Any]]
+    columns: list[list[Any]]
+    count: int
 
 
 @dataclass
@@ -55,8 +56,8 @@ class Placement:
         # every cell of the sheet.
         wanted = ("record_id", *ANCHOR_KEYS) if digests else ("record_id",)
         self.read_index = _anchor_index(
-            _columns_of(state.rows, {k: p for k, p in read_positions.items() if k in wanted}), digests,
-            count=len(state.rows) if read_positions else 0)
+            {k: state.columns[p] if p < len(state.columns) else [] for k, p in read_positions.items() if k in wanted},
+            digests, count=state.count if read_positions else 0)
         self.fresh_index = _anchor_index({k: v[1:] for k, v in fresh.columns.items()}, digests)
 
     def row_of(self, anchor: str, read_row: int) -> int | None:
@@ -65,12 +66,6 @@ class Placement:
         if not before or not now or len(before) != len(now) or read_row not in before:
             return None
         return now[before.index(read_row)]
-
-
-def _columns_of(rows: list[list[Any]], positions: dict[str, int]) -> dict[str, list[Any]]:
-    shortest = min(map(len, rows), default=0)  # read() pads rows alike: usually no row is short
-    return {key: list(map(itemgetter(p), rows)) if p < shortest else [row[p] if p < len(row) else None for row in rows]
-            for key, p in positions.items()}
 
 
 def _anchor_index(columns: dict[str, list[Any]], digests: bool, count: int | None = None) -> dict[str, list[int]]:

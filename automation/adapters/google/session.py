@@ -9,6 +9,7 @@ the public methods here; none reaches into another.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import threading
@@ -22,7 +23,7 @@ from ...logs import event_record
 from . import batch
 from .client import ErrorTranslator
 from .http import CredentialsRefused, GoogleUnreachable
-from .layout import LAYOUT_FIELDS, MARKER_KEY, LeaseRecord, SheetLayout, Tab
+from .layout import DIGESTS_ID, DIGESTS_KEY, LAYOUT_FIELDS, MARKER_KEY, LeaseRecord, SheetLayout, Tab
 
 log = logging.getLogger("automation.google")
 JSON_HEADERS = {"Content-Type": "application/json; charset=UTF-8"}
@@ -53,6 +54,8 @@ class WriteBatch:
     renamed: dict[str, str] = field(default_factory=dict)  # old title → new title
     sheet_ids: set[int] = field(default_factory=set)
     formatted: dict[str, Any] = field(default_factory=dict)  # title → tab_requests.TabState after the batch
+    # SPEC 7: the generated tabs' digests to keep once this batch's tabs are written (None: leave them)
+    tab_digests: dict[str, str] | None = None
 
 
 class SpreadsheetSession:
@@ -159,7 +162,10 @@ class SpreadsheetSession:
         url = SPREADSHEET_BATCH_UPDATE_URL % self.key
         lease = self.lease
         reserve = 600 + (lease.reserve_bytes() if lease is not None else 0)
-        bodies = batch.split_bodies(encoded, self.max_body_bytes, reserve=reserve)
+        digests = TabDigests(layout, work.tab_digests) if work.tab_digests is not None and self.metadata_supported is not False else None
+        bodies = batch.split_bodies(encoded, self.max_body_bytes, reserve=reserve + (digests.reserve if digests else 0))
+        if digests is not None:
+            digests.place(bodies, encoded[1])
         if lease_only:
             bodies = [[]] if lease is not None else []
         for number, parts in enumerate(bodies):
@@ -184,13 +190,17 @@ class SpreadsheetSession:
                     continue
                 if not self._refuses_developer_metadata(error):
                     raise
+                parts = digests.without(parts) if digests is not None else parts
                 if parts:
                     self.http.request("post", url, data=batch.body(parts), headers=JSON_HEADERS)
                 self._without_developer_metadata()
+                digests = None
                 continue
             if fence is not None:
                 lease.applied(fence)
                 layout.lease = fence.record_after
+        if digests is not None and self.metadata_supported:
+            layout.digests_id, layout.tab_digests = digests.metadata_id, dict(digests.wanted)
         self._learn(layout, work)
 
     def _post_marked(self, url: str, layout: SheetLayout, fenced: list[bytes], parts: list[bytes]) -> None:
@@ -257,6 +267,45 @@ class SpreadsheetSession:
                 tab.frozen_rows, tab.conditional = state.frozen_rows, state.conditional
                 tab.basic_filter, tab.charts = state.basic_filter, state.charts
         self.layout = layout
+
+
+class TabDigests:
+    """The generated tabs' digests (SPEC 7) riding in a write: set to the new digests in the body
+    that holds the last of the tabs' requests, so a digest never names content not yet written.
+    When the tabs span several bodies (a write over Google's size limit), the first of those
+    bodies first drops the digests of the tabs being rewritten: a write cut short between
+    bodies leaves those tabs without a digest, so the next cycle rewrites them."""
+
+    def __init__(self, layout: SheetLayout, wanted: dict[str, str]):
+        self.wanted = wanted
+        self.kept = {title: digest for title, digest in layout.tab_digests.items() if wanted.get(title) == digest}
+        self.exists = layout.digests_id is not None
+        self.metadata_id = layout.digests_id or DIGESTS_ID
+        self.added: list[bytes] = []
+        self.reserve = 2 * len(self._request(wanted, exists=True)) + 2
+
+    def _request(self, digests: dict[str, str], *, exists: bool) -> bytes:
+        value = json.dumps({"tabs": digests}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        return batch.encode(batch.marker_request(DIGESTS_KEY, self.metadata_id, value, exists=exists))
+
+    def place(self, bodies: list[list[bytes]], tab_parts: list[bytes]) -> None:
+        """Add the digests' requests to `bodies` (split with room for them kept: `reserve`)."""
+        marks = {id(part) for part in tab_parts}
+        holding = [number for number, parts in enumerate(bodies) if any(id(part) in marks for part in parts)]
+        if not holding:
+            return
+        first, last = holding[0], holding[-1]
+        if first != last:
+            before = self._request(self.kept, exists=self.exists)
+            bodies[first].insert(0, before)
+            self.added.append(before)
+        after = self._request(self.wanted, exists=self.exists or first != last)
+        bodies[last].append(after)
+        self.added.append(after)
+
+    def without(self, parts: list[bytes]) -> list[bytes]:
+        """`parts` without the digests' requests (a service that keeps no developer metadata)."""
+        return [part for part in parts if not any(part is added for added in self.added)]
 
 
 # Set once the warning below was given: it is said once per process, not per center or cycle.
