@@ -28,13 +28,23 @@ PHONE_SCREEN_HEIGHT = 844  # an iPhone 12–15 viewport: 390 × 844
 # Run in the harness page once the frame has loaded: what SPEC 4.2 asks of a mail on a screen.
 MEASURE = r"""
 function measure(frame) {
-  var doc = frame.contentDocument, win = frame.contentWindow, out = {wrapped: [], squeezed: [], width: win.innerWidth};
-  function lines(el) {  // how many lines the element's text takes: distinct tops of its line boxes
-    var range = doc.createRange(), tops = {};
-    range.selectNodeContents(el);
-    var rects = range.getClientRects();
-    for (var i = 0; i < rects.length; i++) if (rects[i].width > 0) tops[Math.round(rects[i].bottom)] = 1;
-    return Object.keys(tops).length;
+  var doc = frame.contentDocument, win = frame.contentWindow,
+      out = {wrapped: [], squeezed: [], headers: [], width: win.innerWidth};
+  function lines(el) {
+    // How many lines the element's text takes: the bottoms of its text's boxes, those less than
+    // half a line apart counted once (Latin and CJK glyphs of one line sit a pixel apart; a
+    // legend's colour box is not text).
+    var walker = doc.createTreeWalker(el, NodeFilter.SHOW_TEXT), node, bottoms = [];
+    while ((node = walker.nextNode())) {
+      var range = doc.createRange();
+      range.selectNodeContents(node);
+      var rects = range.getClientRects();
+      for (var i = 0; i < rects.length; i++) if (rects[i].width > 0) bottoms.push(rects[i].bottom);
+    }
+    bottoms.sort(function (a, b) { return a - b; });
+    var half = parseFloat(win.getComputedStyle(el).fontSize) / 2, count = 0, last = -1e9;
+    bottoms.forEach(function (bottom) { if (bottom - last > half) { count++; last = bottom; } });
+    return count;
   }
   doc.querySelectorAll('.nb').forEach(function (el) {
     if (!el.getClientRects().length) return;
@@ -48,6 +58,9 @@ function measure(frame) {
     var inner = box.width - padding, size = parseFloat(style.fontSize);
     // A cell narrower than 6 characters whose text has to wrap is a squeezed column.
     if (inner < 6 * size - 0.5 && lines(el) > 1) out.squeezed.push(el.textContent.trim().slice(0, 30));
+  });
+  doc.querySelectorAll('th').forEach(function (el) {  // a header over figures wrapping mid-word
+    if (el.getClientRects().length && el.textContent.trim() && lines(el) > 1) out.headers.push(el.textContent.trim());
   });
   var action = doc.querySelector('.action');
   out.actionTop = action ? action.getBoundingClientRect().top + win.scrollY : null;

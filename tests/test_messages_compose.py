@@ -123,3 +123,16 @@ def test_ids_dates_and_phones_in_running_text_of_a_table_never_break():
     page = compose.render_html(compose.Document("zh-Hant", "[中心] 季度復審", "您好：", "說明", (table,)))
     assert '<span class="nb">R20260401-001</span>、<span class="nb">R20260402-003</span> &lt;b&gt;' in page
     assert '<span class="nb">2026-04-01</span> 起' in page
+
+
+def test_a_problems_id_list_in_fields_keeps_each_id_whole_and_a_legend_can_sit_in_the_rows():
+    """The quarterly mail shows each problem as name / value lines (its ids in one value), and
+    the chart's numbers with the quarters across: each figure's colour box before its name."""
+    problem = compose.Fields("2026-Q3 發現的問題 1/1：房號 2-1-0707 多次接待",
+                             (("說明", "3 次接待"), ("記錄編號", "R20260401-001、R20260402-003")))
+    numbers = compose.Table("", ("項目", "2026-Q2", "2026-Q3"), (("接待數", "3", "5"), ("至今未完成數", "0", "1")),
+                            row_swatches=("#0072b2", "#222222"))
+    page = compose.render_html(compose.Document("zh-Hant", "[中心] 季度復審", "您好：", "說明", (problem, numbers)))
+    assert '<td><span class="nb">R20260401-001</span>、<span class="nb">R20260402-003</span></td>' in page
+    assert '<td class="name"><span class="key" style="' in page and "background:#0072b2" in page
+    assert page.index("background:#0072b2") < page.index("接待數") < page.index("background:#222222")

@@ -167,14 +167,16 @@ def review_mail(evaluation: pd.DataFrame, today: int, reviewed: Quarter, *, cent
     reasons = figures.reasons.get(reviewed.label, ())
     if reasons:
         blocks.append(Table(word("reasons"), (word("col_ids"), vocabulary.header("unresolvable_reason")),
-                            tuple((record_id, reason) for record_id, reason in reasons)))
+                            tuple((record_id, reason) for record_id, reason in reasons), text_from=1))
 
     names = tuple(figure_label(key, vocabulary, day_basis) for key in CHART_FIGURES)
     series = [[figures.value(key, quarter) or 0 for quarter in quarters] for key in CHART_FIGURES]
     colors = (*BAR_COLORS[:3], LINE_COLOR)  # three bars, then the backlog as a line
-    numbers = Table(word("trend"), (word("item"), *names),
-                    tuple((quarter.label, *(str(values[i]) for values in series)) for i, quarter in enumerate(quarters)),
-                    swatches=colors)
+    # The figures drawn, quarters across as in 季度數字 above (four short quarter labels fit a
+    # phone's width; four figure names as headers would be squeezed to two characters a line).
+    numbers = Table(word("trend"), (word("item"), *(quarter.label for quarter in quarters)),
+                    tuple((name, *(str(value) for value in values)) for name, values in zip(names, series)),
+                    row_swatches=colors)
     blocks.append(Chart(word("trend"), chart_cid, word("chart_alt"), numbers))
     drawn = [Series(name, latin, tuple(values)) for name, latin, values in zip(names, LATIN_NAMES, series)]
     png = trend_chart([quarter.label for quarter in quarters], drawn[:3], drawn[3:])

@@ -116,6 +116,7 @@ class Table:
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
     swatches: tuple[str, ...] = ()  # a colour box before header cell i+1 (the chart's legend)
+    row_swatches: tuple[str, ...] = ()  # a colour box before row i's name (a legend, series in rows)
     note: str = ""
     text_from: int | None = None  # columns from here on hold text that wraps; before, figures kept whole
 
@@ -314,8 +315,11 @@ def _html_block(block, doc: Document) -> str:
             else:
                 header.append(_e(cell))
         text_from = block.text_from if block.text_from is not None else len(block.header)
-        rows = ["<tr>" + "".join(_figure_cell(position, cell, text_from) for position, cell in enumerate(row)) + "</tr>"
-                for row in block.rows]
+        rows = []
+        for index, row in enumerate(block.rows):
+            swatch = _swatch(block.row_swatches[index]) if index < len(block.row_swatches) else ""
+            rows.append("<tr>" + "".join(_figure_cell(position, cell, text_from, swatch if position == 0 else "")
+                                         for position, cell in enumerate(row)) + "</tr>")
         out = [_h2(block.title)] if block.title else []
         out.append(_table(header, rows, "figures", numbers=range(1, text_from)))
         if block.note:
@@ -345,15 +349,15 @@ def _overview_item(item: str) -> str:
 
 def _swatch(color: str) -> str:
     # Inline, not a class: the colour is the legend, it must survive clients that drop <style>.
-    return (f'<span class="key" style="display:inline-block;width:10px;height:10px;'
+    return (f'<span class="key" style="display:inline-block;width:10px;height:10px;margin-right:4px;'
             f'background:{_e(color)}"></span>')
 
 
-def _figure_cell(position: int, cell: str, text_from: int) -> str:
-    """The first column names the row; then figures (numbers, ids, "—") kept on one line, right
-    aligned; from `text_from` on, text that wraps."""
+def _figure_cell(position: int, cell: str, text_from: int, swatch: str = "") -> str:
+    """The first column names the row (after its legend's colour box, if any); then figures
+    (numbers, ids, "—") kept on one line, right aligned; from `text_from` on, text that wraps."""
     if position == 0:
-        return f'<td class="name">{_text_keeping_tokens(cell)}</td>'
+        return f'<td class="name">{swatch}{_text_keeping_tokens(cell)}</td>'
     if position >= text_from:
         return f"<td>{_text_keeping_tokens(cell)}</td>"
     return f'<td class="num"><span class="nb">{_e(cell)}</span></td>'
@@ -372,7 +376,8 @@ _TOKEN = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,23}")  # an id, a date and time, 
 
 
 def _field_value(value: str) -> str:
-    return _nb(value) if _TOKEN.fullmatch(one_line(value)) else _e(value)
+    # A value that is one token stays whole; in running text (a list of ids), each id does.
+    return _nb(value) if _TOKEN.fullmatch(one_line(value)) else _text_keeping_tokens(value)
 
 
 def _nb(text: str) -> str:
