@@ -19,8 +19,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/reception-worker demo --dir demo
 
+# Tests run on up to 4 cores (pytest-xdist); `make test PYTEST_ARGS=-n0` runs them in one process.
+PYTEST_ARGS ?= -n auto --maxprocesses=4
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP) $(VENV)/.bench-installed
 	$(PY) -m bench.run
