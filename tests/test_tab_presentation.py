@@ -116,6 +116,17 @@ def test_weekly_report_has_numbers_under_headers_and_a_native_chart(written):
     assert any(name.startswith("xl/charts/chart") for name in names)
 
 
+def test_quarterly_figures_sit_under_their_quarter_and_problem_text_is_not_pushed_right(written):
+    _, book = written
+    sheet = book["季度復審"]
+    quarters = [cell for cell in sheet[1][1:] if cell.value]
+    figures = [sheet.cell(2, cell.column) for cell in quarters]
+    assert all(isinstance(cell.value, (int, float)) for cell in figures)
+    # A figure takes its quarter header's alignment (no number under the next header), and the
+    # same column's text (a problem's 說明, wrapped) is centred, not right-aligned.
+    assert {cell.alignment.horizontal for cell in quarters + figures} == {"center"}
+
+
 def test_event_log_is_fitted_and_wrapped(written):
     _, book = written
     log = book["運行日誌"]

@@ -31,7 +31,7 @@ RULE_MARK = 'N("reception-worker:tab")=0'
 OVERDUE_MARK = 'N("reception-worker:overdue")=0'
 # Part of every generated tab's digest (domain/cells.py `tab_digest`): raise it when a change to
 # how tabs look must reach tabs already written; their digests then differ, so they are rewritten.
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,9 @@ STYLES = {
     "decimal": ColumnStyle("0.0", "right", False, 6, 10),
     "percent": ColumnStyle("0.0", "right", False, 6, 10),
     # Counts, percentages and days in one column (the quarterly review): each number as it is;
-    # the text of the problems listed below them wraps.
-    "figure": ColumnStyle(None, "right", True, 9, 16),
+    # the text of the problems listed below them wraps. Centred: numbers stay under their
+    # quarter's header, and a problem's wrapped 說明 does not hug the right edge.
+    "figure": ColumnStyle(None, "center", True, 9, 16),
     "sheet_row": ColumnStyle("0", "center", False, 6, 7),
     "text": ColumnStyle(None, "left", True, 6, 14),
     "category": ColumnStyle(None, "center", False, 6, 7),
