@@ -249,3 +249,9 @@ def test_a_tab_written_before_tabs_were_formatted_is_rewritten_once(written, cap
     settled = workbook.read_bytes()
     assert run_at(capsys, config, "2026-03-10T09:10")[0] == 0
     assert workbook.read_bytes() == settled
+
+
+@pytest.mark.parametrize("index, letters", [(0, "A"), (25, "Z"), (26, "AA"), (701, "ZZ"), (702, "AAA"), (16383, "XFD")])
+def test_column_letters_and_index_undo_each_other(index, letters):
+    assert tab_formats.column_letters(index) == letters
+    assert tab_formats.column_index(letters) == index

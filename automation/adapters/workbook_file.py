@@ -228,6 +228,11 @@ def sheet_titles(archive: zipfile.ZipFile) -> dict[str, str]:
     return titles
 
 
+def sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
+    """Tab title → its worksheet part name (`sheet_titles` the other way round)."""
+    return {title: part for part, title in sheet_titles(archive).items()}
+
+
 def sheet_titles_of(data: bytes) -> dict[str, str]:
     """sheet_titles of a package given as bytes."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:

@@ -30,6 +30,7 @@ from xml.etree import ElementTree
 
 import python_calamine
 
+from ..presentation.tab_formats import column_index
 from . import workbook_file
 
 # Integers from this size on are written by spreadsheet programs in exponent form ("1E+16"),
@@ -71,14 +72,14 @@ class WorkbookValues:
     def filtered(self, title: str) -> bool:
         """The tab has a filter (the worker's generated tabs do), found without reading its cells."""
         with zipfile.ZipFile(io.BytesIO(self._package)) as archive:
-            part = {title: part for part, title in workbook_file.sheet_titles(archive).items()}.get(title)
+            part = workbook_file.sheet_parts(archive).get(title)
             return part is not None and bool(_AUTO_FILTER.search(archive.read(part)))
 
     def read(self, titles: Iterable[str]) -> dict[str, SheetRead]:
         """The tabs named (those the workbook has)."""
         wanted = [title for title in dict.fromkeys(titles) if title in self.titles]
         with zipfile.ZipFile(io.BytesIO(self._package)) as archive:
-            parts = {title: part for part, title in workbook_file.sheet_titles(archive).items()}
+            parts = workbook_file.sheet_parts(archive)
             return {title: self._sheet(title, archive.read(parts[title]) if title in parts else b"") for title in wanted}
 
     def _sheet(self, title: str, xml: bytes) -> SheetRead:
@@ -126,7 +127,7 @@ def _put_formulas_and_errors(read: SheetRead, xml: bytes) -> None:
         place = _COORDINATE.match(coordinate)
         if place is None:
             continue
-        row, column = int(place.group(2)), _column_number(place.group(1))
+        row, column = int(place.group(2)), column_index(place.group(1)) + 1
         formula = cell.find("f")
         if formula is not None:
             value = _formula_text(formula, coordinate, shared)
@@ -187,9 +188,3 @@ def _put(rows: list[list[Any]], row: int, column: int, value: Any) -> None:
             each.extend([None] * (width - len(each)))
     cells[column - 1] = value
 
-
-def _column_number(letters: str) -> int:
-    number = 0
-    for letter in letters:
-        number = number * 26 + ord(letter) - 64
-    return number

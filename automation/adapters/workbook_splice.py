@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
+from ..presentation.tab_formats import column_index, column_letters
 from . import workbook_file
 
 SHARED_STRINGS = "xl/sharedStrings.xml"
@@ -76,7 +77,7 @@ def main_part(data: bytes, main_title: str) -> MainPart | None:
     """The main tab's part, when a write can keep it (else None: load the whole workbook)."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         names = set(archive.namelist())
-        parts = {title: part for part, title in workbook_file.sheet_titles(archive).items()}
+        parts = workbook_file.sheet_parts(archive)
         name = parts.get(main_title)
         if name is None or name not in names or _relations_of(name) in names:
             return None
@@ -147,7 +148,7 @@ def _changed_row(row_xml: bytes, number: int, values: dict[int, Any]) -> bytes:
         head, body = head[:-2].rstrip() + b">", b""
     else:
         body = row_xml[head_end:-len(b"</row>")]
-    cells = [(_column_number(match.group(1)), match.start(), match.end()) for match in _CELL.finditer(body)]
+    cells = [(column_index(match.group(1).decode()) + 1, match.start(), match.end()) for match in _CELL.finditer(body)]
     pieces, position = [], 0
     todo = sorted(values.items())
     for column, start, end in cells:
@@ -169,7 +170,7 @@ def _new_row(number: int, values: dict[int, Any]) -> bytes:
 
 
 def _cell(row: int, column: int, value: Any, style: bytes | None) -> bytes:
-    reference = f"{_column_letters(column)}{row}".encode()
+    reference = f"{column_letters(column - 1)}{row}".encode()
     styled = b' s="' + style + b'"' if style else b""
     if value is None or value == "":
         return b'<c r="' + reference + b'"' + styled + b"/>" if style else b""
@@ -184,7 +185,7 @@ def spliced(saved: bytes, main_title: str, part: MainPart) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(saved)) as source:
         names = source.namelist()
-        name = {title: name for name, title in workbook_file.sheet_titles(source).items()}[main_title]
+        name = workbook_file.sheet_parts(source)[main_title]
         if _relations_of(name) in names:
             raise ValueError("the main tab gained relationships in the saved workbook")
         add_strings = part.shared_strings is not None and SHARED_STRINGS not in names
@@ -227,17 +228,3 @@ def _relations_of(part: str) -> str:
     folder, _, name = part.rpartition("/")
     return f"{folder}/_rels/{name}.rels"
 
-
-def _column_number(letters: bytes) -> int:
-    number = 0
-    for letter in letters:
-        number = number * 26 + letter - 64
-    return number
-
-
-def _column_letters(number: int) -> str:
-    letters = ""
-    while number:
-        number, rest = divmod(number - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters

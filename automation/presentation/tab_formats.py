@@ -284,6 +284,14 @@ def column_letters(index: int) -> str:
     return letters
 
 
+def column_index(letters: str) -> int:
+    """A1 letters → 0-based column index (A → 0, AA → 26): `column_letters` undone."""
+    number = 0
+    for letter in letters:
+        number = number * 26 + ord(letter) - 64
+    return number - 1
+
+
 def highlight_formula(highlight: Highlight, first_row: int = 2) -> str:
     """The rule's formula for the first data row (relative rows, absolute column), without '='.
 
