@@ -36,23 +36,29 @@ class LeaseRecord:
         return Holder.from_json(self.value)
 
 
-def find_record(developer_metadata: list[dict]) -> LeaseRecord | None:
-    """The lease record among a spreadsheet's developer metadata: the one at LEASE_ID, where the
-    worker writes it; failing that (written by hand, or by another version), the lowest id."""
-    found = [item for item in developer_metadata if item.get("metadataKey") == LEASE_KEY]
+def record_under(developer_metadata: list[dict], key: str, worker_id: int) -> dict | None:
+    """The developer-metadata record kept under `key`: the one at `worker_id`, where the worker
+    writes it; failing that (written by hand, or by another version), the lowest id."""
+    found = [item for item in developer_metadata if item.get("metadataKey") == key]
     if not found:
         return None
-    chosen = min(found, key=lambda item: (int(item.get("metadataId", 0)) != LEASE_ID, int(item.get("metadataId", 0))))
+    return min(found, key=lambda item: (int(item.get("metadataId", 0)) != worker_id, int(item.get("metadataId", 0))))
+
+
+def find_record(developer_metadata: list[dict]) -> LeaseRecord | None:
+    """The lease record among a spreadsheet's developer metadata (see `record_under`)."""
+    chosen = record_under(developer_metadata, LEASE_KEY, LEASE_ID)
+    if chosen is None:
+        return None
     return LeaseRecord(int(chosen["metadataId"]), str(chosen.get("metadataValue", "")))
 
 
 def find_digests(developer_metadata: list[dict]) -> tuple[int | None, dict[str, str]]:
     """(metadataId, title → digest) of the generated tabs' digests; an unreadable record counts
     as none kept (every generated tab is then read and compared)."""
-    found = [item for item in developer_metadata if item.get("metadataKey") == DIGESTS_KEY]
-    if not found:
+    chosen = record_under(developer_metadata, DIGESTS_KEY, DIGESTS_ID)
+    if chosen is None:
         return None, {}
-    chosen = min(found, key=lambda item: (int(item.get("metadataId", 0)) != DIGESTS_ID, int(item.get("metadataId", 0))))
     try:
         value = json.loads(chosen.get("metadataValue") or "")
     except ValueError:
