@@ -63,6 +63,7 @@ class WorkbookValues:
         # would read an old .xls or an .ods as well, which then could never be written.
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             types = archive.read("[Content_Types].xml") if "[Content_Types].xml" in archive.namelist() else b""
+            self._parts = workbook_file.sheet_parts(archive)  # tab title → worksheet part
         if b"sheet.main+xml" not in types and b"macroEnabled.main+xml" not in types:
             raise ValueError("not an Office Open XML workbook")
         self._package = data
@@ -71,15 +72,17 @@ class WorkbookValues:
 
     def filtered(self, title: str) -> bool:
         """The tab has a filter (the worker's generated tabs do), found without reading its cells."""
+        part = self._parts.get(title)
+        if part is None:
+            return False
         with zipfile.ZipFile(io.BytesIO(self._package)) as archive:
-            part = workbook_file.sheet_parts(archive).get(title)
-            return part is not None and bool(_AUTO_FILTER.search(archive.read(part)))
+            return bool(_AUTO_FILTER.search(archive.read(part)))
 
     def read(self, titles: Iterable[str]) -> dict[str, SheetRead]:
         """The tabs named (those the workbook has)."""
         wanted = [title for title in dict.fromkeys(titles) if title in self.titles]
+        parts = self._parts
         with zipfile.ZipFile(io.BytesIO(self._package)) as archive:
-            parts = workbook_file.sheet_parts(archive)
             return {title: self._sheet(title, archive.read(parts[title]) if title in parts else b"") for title in wanted}
 
     def _sheet(self, title: str, xml: bytes) -> SheetRead:
