@@ -123,7 +123,11 @@ def trend_figure(categories: list[str], bars: list[Series], lines: list[Series] 
     renderer = canvas.get_renderer()
     slot_px = axes.transData.transform((width, 0))[0] - axes.transData.transform((0, 0))[0]
     value_labels = [upright_if_wider(label, slot_px, axes, family, renderer) for label in value_labels]
-    markers = [marker_box(axes, x, y, renderer) for series in lines for x, y in zip(positions, series.values)]
+
+    def marker_boxes() -> list[Bbox]:  # where the line's markers are drawn, at the current scale
+        return [marker_box(axes, x, y, renderer) for series in lines for x, y in zip(positions, series.values)]
+
+    markers = marker_boxes()
     for _ in range(3):  # a bar's value left out: more room above the bars, and place them again
         written = place_value_labels(axes, value_labels, family, renderer, avoid=[legend], also_avoid=markers)
         if all(label in written for label in value_labels if label.places is not LINE_LABEL_PLACES):
@@ -131,7 +135,7 @@ def trend_figure(categories: list[str], bars: list[Series], lines: list[Series] 
         for text in list(axes.texts):
             text.remove()
         axes.set_ylim(0, axes.get_ylim()[1] * 1.2)
-        markers = [marker_box(axes, x, y, renderer) for series in lines for x, y in zip(positions, series.values)]
+        markers = marker_boxes()
     return figure
 
 
